@@ -1,0 +1,101 @@
+"""The app factory every service is built with.
+
+It wires, in request order: request id -> metrics -> CORS -> rate-limit headers -> routes;
+the error handlers; the ops routes; and a lifespan that creates the database engine, the
+Redis client and the rate limiter once, runs the service's own start-up hooks, and closes
+everything at shutdown.
+"""
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from shop_common.db import Database
+from shop_common.errors import install_error_handlers
+from shop_common.health import ops_router
+from shop_common.logs import RequestIdMiddleware, configure_logging
+from shop_common.metrics import MetricsMiddleware
+from shop_common.rate_limit import RateLimiter, RateLimitHeadersMiddleware
+from shop_common.redis import create_redis
+from shop_common.settings import ServiceSettings
+
+__all__ = ["StartupHook", "create_service_app"]
+
+StartupHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+# X-Internal-Secret is deliberately absent: browsers can never call internal routes.
+CORS_ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-Request-ID",
+    "If-Match",
+]
+CORS_EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "ETag",
+    "Location",
+]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    startup_hooks: Sequence[StartupHook] = (),
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        app.state.redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+        app.state.limiter = RateLimiter(app.state.redis, settings)
+        try:
+            async with AsyncExitStack() as stack:
+                for hook in startup_hooks:
+                    await stack.enter_async_context(hook(app))
+                yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    for router in routers:
+        app.include_router(router)
+
+    # Starlette runs the last-added middleware first.
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=CORS_ALLOWED_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
+        allow_credentials=False,
+        max_age=600,
+    )
+    app.add_middleware(MetricsMiddleware, service=settings.service_name)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,65 @@
+"""Async SQLAlchemy engine, the constraint naming convention and the per-request session dependency.
+
+One transaction per request: the session dependency commits after the route returns and
+before the response is sent (FastAPI's `Depends(..., scope="function")`), rolls back on error.
+Services and repositories only `flush()`.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from shop_common.errors import AppError
+
+__all__ = ["NAMING_CONVENTION", "Database", "SessionDep", "get_session"]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Database:
+    """The engine and session factory of one service, created once per app."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.pool_max = pool_size + max_overflow
+
+    def checked_out(self) -> int:
+        pool = self.engine.sync_engine.pool
+        checkedout = getattr(pool, "checkedout", None)
+        return int(checkedout()) if callable(checkedout) else 0
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.db
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except AppError as exc:
+            await (session.commit() if exc.keep_changes else session.rollback())
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

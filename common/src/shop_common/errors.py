@@ -1,0 +1,172 @@
+"""The `AppError` hierarchy and the handlers that render every error in one envelope.
+
+Envelope: `{"message": str, "code": str, "details": [...]}`; `details` only when non-empty.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+__all__ = [
+    "AppError",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "PreconditionFailed",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "ValidationFailed",
+    "error_response",
+    "install_error_handlers",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status_code = 500
+    code = "internal_error"
+    message = "Internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        keep_changes: bool = False,
+    ) -> None:
+        self.message = message or self.message
+        # True when the work flushed before the error must still be committed (for
+        # example revoking a token family when a spent refresh token is replayed).
+        self.keep_changes = keep_changes
+        self.code = code or self.code
+        self.details = list(details or [])
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "bad_request"
+    message = "Bad request"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+    message = "Invalid or missing credentials"
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    message = "You are not allowed to do this"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    message = "Not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+    message = "Conflict"
+
+
+class PreconditionFailed(AppError):
+    status_code = 412
+    code = "precondition_failed"
+    message = "The resource changed since you read it"
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    code = "validation_error"
+    message = "Request validation failed"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "rate_limited"
+    message = "Too many requests, slow down"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "service_unavailable"
+    message = "A service this request depends on is unavailable, try again shortly"
+
+
+def error_response(
+    status_code: int,
+    message: str,
+    code: str,
+    details: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"message": message, "code": code}
+    if details:
+        body["details"] = list(details)
+    return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors():
+        msg = str(err.get("msg", "Invalid value")).removeprefix("Value error, ")
+        details.append({"loc": list(err.get("loc", [])), "msg": msg})
+    return details
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, AppError):
+        raise exc
+    return error_response(exc.status_code, exc.message, exc.code, exc.details, exc.headers)
+
+
+async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):
+        raise exc
+    return error_response(
+        422, "Request validation failed", "validation_error", _validation_details(exc)
+    )
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+
+
+async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):
+        raise exc
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    if exc.status_code == 404 and message == "Not Found":
+        message = "No route matches this path"
+    return error_response(exc.status_code, message, code, headers=exc.headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "Internal server error", "internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,171 @@
+"""Prometheus metrics shared by every service, and the middleware that records HTTP traffic.
+
+Every series carries a `service` label. Routes are labelled by their template, never by the
+raw path. When `PROMETHEUS_MULTIPROC_DIR` is set (several uvicorn workers) `/metrics`
+aggregates the files every worker writes.
+"""
+
+import logging
+import os
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "CACHE_REQUESTS",
+    "DB_POOL_IN_USE",
+    "DB_POOL_MAX",
+    "DEPENDENCY_UP",
+    "HTTP_IN_PROGRESS",
+    "HTTP_REQUESTS",
+    "HTTP_REQUEST_DURATION",
+    "INTERNAL_CLIENT_DURATION",
+    "INTERNAL_CLIENT_REQUESTS",
+    "ORDERS",
+    "ORDERS_RECONCILED",
+    "RATE_LIMIT_BACKEND_ERRORS",
+    "RATE_LIMIT_REJECTED",
+    "STOCK_RESERVATIONS",
+    "MetricsMiddleware",
+    "metrics_response",
+    "route_label",
+]
+
+access_log = logging.getLogger("shop.access")
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests served", ["service", "method", "route", "status"]
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+HTTP_IN_PROGRESS = Gauge(
+    "http_requests_in_progress",
+    "HTTP requests being served",
+    ["service"],
+    multiprocess_mode="livesum",
+)
+RATE_LIMIT_REJECTED = Counter(
+    "rate_limit_rejected_total", "Requests refused by a rate limit", ["service", "bucket"]
+)
+RATE_LIMIT_BACKEND_ERRORS = Counter(
+    "rate_limit_backend_errors_total",
+    "Rate-limit checks skipped because Redis failed (request let through)",
+    ["service"],
+)
+CACHE_REQUESTS = Counter("cache_requests_total", "Cache look-ups", ["service", "cache", "result"])
+INTERNAL_CLIENT_REQUESTS = Counter(
+    "internal_client_requests_total",
+    "Calls to other services",
+    ["service", "target", "operation", "outcome"],
+)
+INTERNAL_CLIENT_DURATION = Histogram(
+    "internal_client_request_duration_seconds",
+    "Latency of calls to other services",
+    ["service", "target", "operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+ORDERS = Counter("orders_total", "Orders by the status they reached", ["service", "status"])
+ORDERS_RECONCILED = Counter(
+    "orders_reconciled_total", "Pending orders handled by the reconciler", ["service", "outcome"]
+)
+STOCK_RESERVATIONS = Counter(
+    "stock_reservations_total", "Stock reservation requests by outcome", ["service", "outcome"]
+)
+DB_POOL_IN_USE = Gauge(
+    "db_pool_in_use",
+    "Database connections checked out",
+    ["service"],
+    multiprocess_mode="livesum",
+)
+DB_POOL_MAX = Gauge(
+    "db_pool_max", "Database pool size plus overflow", ["service"], multiprocess_mode="livesum"
+)
+DEPENDENCY_UP = Gauge(
+    "dependency_up",
+    "1 when the dependency answered the last readiness check",
+    ["service", "dependency"],
+    multiprocess_mode="livemin",
+)
+
+
+def route_label(scope: Scope) -> str:
+    """The matched route's template without its trailing slash, or `unmatched`."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return "unmatched"
+    return path.rstrip("/") or "/"
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        in_progress = HTTP_IN_PROGRESS.labels(self.service)
+        in_progress.inc()
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            in_progress.dec()
+            self._observe(scope, status, time.perf_counter() - started)
+
+    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        method = scope["method"]
+        route = route_label(scope)
+        HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+        HTTP_REQUEST_DURATION.labels(self.service, method, route).observe(elapsed)
+        access_log.info(
+            "%s %s %s %.1fms",
+            method,
+            scope["path"],
+            status,
+            elapsed * 1000,
+            extra={
+                "fields": {
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                }
+            },
+        )
+
+
+def metrics_response(_: Request) -> Response:
+    """Render the registry; in multiprocess mode aggregate every worker's files."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        data = generate_latest(registry)
+    else:
+        data = generate_latest()
+    return Response(data, media_type=CONTENT_TYPE_LATEST)

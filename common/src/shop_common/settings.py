@@ -1,0 +1,101 @@
+"""Settings base shared by every service, read from the environment with pydantic-settings.
+
+Each service subclasses `ServiceSettings` with its own `env_prefix` (`USER_SERVICE_`, ...).
+Fields that are the same in every service (rate limits, CORS, environment) are read from
+unprefixed variables so one `.env` serves the whole system.
+"""
+
+import os
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["ServiceSettings", "is_placeholder_secret", "shared"]
+
+Environment = Literal["development", "test", "production"]
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "secret", "example", "xxx")
+MIN_SECRET_LENGTH = 32
+
+
+def shared(name: str, default: Any, **kwargs: Any) -> Any:
+    """A field read from the unprefixed variable `name`, common to every service."""
+    return Field(default, validation_alias=AliasChoices(name, name.lower()), **kwargs)
+
+
+def is_placeholder_secret(value: str) -> bool:
+    lowered = value.lower()
+    return len(value) < MIN_SECRET_LENGTH or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration every service shares; subclasses add their own fields and prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: str = "service"
+    environment: Environment = shared("ENVIRONMENT", "production")
+    log_level: str = shared("LOG_LEVEL", "INFO")
+    database_url: str = ""
+    redis_url: str = ""
+    redis_prefix: str = ""
+    secret: SecretStr = SecretStr("")
+    secret_previous: SecretStr = SecretStr("")
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    redis_timeout_seconds: float = 0.1
+
+    cors_origins: CsvList = shared(
+        "CORS_ORIGINS", ["http://localhost:3000", "http://localhost:5173"]
+    )
+    trusted_proxies: CsvList = shared("TRUSTED_PROXIES", [])
+    rate_limit_enabled: bool = shared("RATE_LIMIT_ENABLED", True)
+    rate_limit_default: str = shared("RATE_LIMIT_DEFAULT", "120/minute")
+    rate_limit_auth: str = shared("RATE_LIMIT_AUTH", "20/minute")
+    rate_limit_login_account: str = shared("RATE_LIMIT_LOGIN_ACCOUNT", "10/minute")
+    rate_limit_write: str = shared("RATE_LIMIT_WRITE", "60/minute")
+
+    _split = field_validator("cors_origins", "trusted_proxies", mode="before")(_split_csv)
+
+    @model_validator(mode="after")
+    def _fill_shared_urls(self) -> "ServiceSettings":
+        # A per-service URL wins; a bare DATABASE_URL / REDIS_URL serves a single-service run.
+        if not self.database_url:
+            self.database_url = os.environ.get("DATABASE_URL", "")
+        if not self.redis_url:
+            self.redis_url = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+        if not self.redis_prefix:
+            self.redis_prefix = f"{self.service_name}:"
+        if not self.database_url:
+            raise ValueError(f"{self.service_name}: a database URL is required")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> "ServiceSettings":
+        if self.environment == "development":
+            return self
+        for name in self.secret_fields():
+            value: SecretStr = getattr(self, name)
+            if is_placeholder_secret(value.get_secret_value()):
+                raise ValueError(
+                    f"{name} is missing or a placeholder; set a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters (ENVIRONMENT={self.environment})"
+                )
+        return self
+
+    def secret_fields(self) -> list[str]:
+        """Names of the secrets that must be real outside development."""
+        return ["secret"]
+
+    def accepted_secrets(self) -> list[str]:
+        values = [self.secret.get_secret_value(), self.secret_previous.get_secret_value()]
+        return [v for v in values if v]

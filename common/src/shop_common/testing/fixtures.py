@@ -1,0 +1,109 @@
+"""Building blocks for each service's `conftest.py`.
+
+- `temporary_database`: a database made for this test run on the server named by
+  `TEST_DATABASE_URL`, migrated with the service's Alembic config, dropped afterwards;
+- `truncate_tables`: per-test isolation that also works for requests that commit;
+- `clean_redis`: deletes only the keys under this run's prefix;
+- `app_client`: runs an app's lifespan and gives an `httpx.AsyncClient` over ASGI.
+
+Tests never touch a database or a key they did not create.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from alembic import command
+from alembic.config import Config
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import MetaData, make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shop_common.redis import create_redis
+
+__all__ = [
+    "alembic_config",
+    "app_client",
+    "clean_redis",
+    "run_alembic",
+    "temporary_database",
+    "test_redis_url",
+    "truncate_tables",
+    "unique_prefix",
+]
+
+DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def test_redis_url() -> str:
+    return os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+
+
+def unique_prefix(service: str) -> str:
+    return f"test-{service}-{uuid.uuid4().hex[:8]}:"
+
+
+def alembic_config(ini_path: Path, database_url: str) -> Config:
+    config = Config(str(ini_path))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+async def run_alembic(
+    ini_path: Path, database_url: str, revision: str = "head", *, downgrade: bool = False
+) -> None:
+    """Run an upgrade or downgrade in a worker thread (Alembic's env runs its own loop)."""
+    config = alembic_config(ini_path, database_url)
+    action = command.downgrade if downgrade else command.upgrade
+    await asyncio.to_thread(action, config, revision)
+
+
+@asynccontextmanager
+async def temporary_database(service: str, ini_path: Path | None = None) -> AsyncIterator[str]:
+    server_url = make_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
+    name = f"test_{service}_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = server_url.set(database=name).render_as_string(hide_password=False)
+        if ini_path is not None:
+            await run_alembic(ini_path, url)
+        yield url
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def truncate_tables(engine: AsyncEngine, metadata: MetaData) -> None:
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    if names:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+async def clean_redis(url: str, prefix: str) -> None:
+    redis = create_redis(url, timeout=2.0)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=500)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+@asynccontextmanager
+async def app_client(
+    app: FastAPI, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.10", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client

@@ -1,0 +1,122 @@
+"""Routes of the user service: thin wrappers that parse, call the service and wrap."""
+
+from fastapi import Depends
+
+from shop_common.db import SessionDep
+from shop_common.rate_limit import rate_limit
+from shop_common.routing import ShopRouter
+from shop_common.schemas import (
+    DataResponse,
+    MessageDataResponse,
+    MessageResponse,
+    error_responses,
+)
+from shop_common.security import InternalSecretDep
+from user_service import service
+from user_service.deps import CurrentAuthDep, DenylistDep, LimiterDep, TokenIssuerDep
+from user_service.schemas import (
+    ChangePasswordRequest,
+    LoginRequest,
+    LogoutRequest,
+    ProfileUpdate,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    TokenResolveRequest,
+    TokenUser,
+    UserRead,
+)
+
+__all__ = ["internal_router", "public_router"]
+
+public_router = ShopRouter(
+    prefix="/api/v1", tags=["users"], dependencies=[Depends(rate_limit("default"))]
+)
+auth_limited = [Depends(rate_limit("auth"))]
+internal_router = ShopRouter(
+    prefix="/internal/v1", tags=["internal"], dependencies=[InternalSecretDep]
+)
+UNAUTHORIZED = {401: "Missing, invalid, expired or revoked token"}
+
+
+@public_router.post(
+    "/register/",
+    status_code=201,
+    dependencies=auth_limited,
+    responses=error_responses({409: "Email taken"}),
+)
+async def register(
+    body: RegisterRequest, session: SessionDep, tokens: TokenIssuerDep
+) -> MessageDataResponse[TokenPair]:
+    pair = await service.register(session, tokens, data=body)
+    return MessageDataResponse(message="User registered successfully", data=pair)
+
+
+@public_router.post("/login/", dependencies=auth_limited, responses=error_responses(UNAUTHORIZED))
+async def login(
+    body: LoginRequest, session: SessionDep, tokens: TokenIssuerDep, limiter: LimiterDep
+) -> MessageDataResponse[TokenPair]:
+    pair = await service.login(session, tokens, limiter, data=body)
+    return MessageDataResponse(message="Login successful", data=pair)
+
+
+@public_router.post(
+    "/refresh-token/", dependencies=auth_limited, responses=error_responses(UNAUTHORIZED)
+)
+async def refresh_token(
+    body: RefreshRequest, session: SessionDep, tokens: TokenIssuerDep
+) -> MessageDataResponse[TokenPair]:
+    pair = await service.refresh(session, tokens, refresh_token=body.refresh_token)
+    return MessageDataResponse(message="Token refreshed successfully", data=pair)
+
+
+@public_router.post("/logout/", responses=error_responses(UNAUTHORIZED))
+async def logout(
+    body: LogoutRequest,
+    auth: CurrentAuthDep,
+    session: SessionDep,
+    tokens: TokenIssuerDep,
+    denylist: DenylistDep,
+) -> MessageResponse:
+    await service.logout(session, tokens, denylist, auth=auth, refresh_token=body.refresh_token)
+    return MessageResponse(message="Logged out successfully")
+
+
+@public_router.get("/profile/", responses=error_responses(UNAUTHORIZED))
+async def get_profile(auth: CurrentAuthDep) -> DataResponse[UserRead]:
+    return DataResponse(data=UserRead.model_validate(auth.user, from_attributes=True))
+
+
+@public_router.patch("/profile/", responses=error_responses({**UNAUTHORIZED, 409: "Email taken"}))
+async def update_profile(
+    body: ProfileUpdate, auth: CurrentAuthDep, session: SessionDep
+) -> MessageDataResponse[UserRead]:
+    user = await service.update_profile(session, user=auth.user, data=body)
+    return MessageDataResponse(
+        message="Profile updated successfully",
+        data=UserRead.model_validate(user, from_attributes=True),
+    )
+
+
+@public_router.delete("/profile/", responses=error_responses(UNAUTHORIZED))
+async def delete_profile(auth: CurrentAuthDep, session: SessionDep) -> MessageResponse:
+    await service.delete_account(session, user=auth.user)
+    return MessageResponse(message="Profile deleted successfully")
+
+
+@public_router.put(
+    "/change-password/", responses=error_responses({**UNAUTHORIZED, 400: "Old password is wrong"})
+)
+async def change_password(
+    body: ChangePasswordRequest, auth: CurrentAuthDep, session: SessionDep
+) -> MessageResponse:
+    await service.change_password(session, user=auth.user, data=body)
+    return MessageResponse(message="Password changed successfully")
+
+
+@internal_router.post("/token/", responses=error_responses({**UNAUTHORIZED, 403: "Bad secret"}))
+async def resolve_token(
+    body: TokenResolveRequest, session: SessionDep, tokens: TokenIssuerDep, denylist: DenylistDep
+) -> DataResponse[TokenUser]:
+    auth = await service.authenticate(session, tokens, denylist, access_token=body.token)
+    return DataResponse(data=TokenUser.model_validate(auth.user, from_attributes=True))

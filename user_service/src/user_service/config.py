@@ -1,0 +1,25 @@
+"""User service settings (`USER_SERVICE_*`, plus the shared unprefixed ones)."""
+
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shop_common.settings import ServiceSettings
+
+__all__ = ["Settings"]
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="USER_SERVICE_", extra="ignore", populate_by_name=True
+    )
+
+    service_name: str = "user"
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_issuer: str = "shop-user-service"
+    jwt_audience: str = "shop"
+    jwt_leeway_seconds: int = 10
+    access_token_minutes: int = 15
+    refresh_token_days: int = 7
+
+    def secret_fields(self) -> list[str]:
+        return [*super().secret_fields(), "jwt_secret"]

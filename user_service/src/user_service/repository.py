@@ -1,0 +1,92 @@
+"""All SQL of the user service."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.models import RefreshToken, User
+
+__all__ = [
+    "add_refresh_token",
+    "create_user",
+    "delete_user",
+    "get_refresh_token_for_update",
+    "get_user",
+    "get_user_by_email",
+    "revoke_refresh_family",
+    "revoke_user_refresh_tokens",
+]
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    result = await session.execute(select(User).where(User.email == email))
+    return result.scalar_one_or_none()
+
+
+async def create_user(session: AsyncSession, *, email: str, name: str, password_hash: str) -> User:
+    user = User(email=email, name=name, password_hash=password_hash)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def delete_user(session: AsyncSession, user: User) -> None:
+    await session.delete(user)
+    await session.flush()
+
+
+async def add_refresh_token(
+    session: AsyncSession,
+    *,
+    jti: uuid.UUID,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID,
+    token_hash: str,
+    expires_at: datetime,
+) -> None:
+    session.add(
+        RefreshToken(
+            id=jti,
+            user_id=user_id,
+            family_id=family_id,
+            token_hash=token_hash,
+            expires_at=expires_at,
+        )
+    )
+    await session.flush()
+
+
+async def get_refresh_token_for_update(
+    session: AsyncSession, token_hash: str
+) -> RefreshToken | None:
+    """Lock the row so two concurrent refreshes with one token cannot both succeed."""
+    result = await session.execute(
+        select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
+    )
+    return result.scalar_one_or_none()
+
+
+async def revoke_refresh_family(
+    session: AsyncSession, family_id: uuid.UUID, *, now: datetime
+) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke_user_refresh_tokens(
+    session: AsyncSession, user_id: uuid.UUID, *, now: datetime
+) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
