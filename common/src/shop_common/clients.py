@@ -38,6 +38,7 @@ __all__ = [
     "ServiceClient",
     "UserServiceClient",
     "UserServiceSettings",
+    "WriterDep",
     "user_client_hook",
 ]
 
@@ -219,3 +220,12 @@ async def current_user(request: Request, token: BearerTokenDep) -> Authenticated
 
 
 CurrentUserDep = Annotated[AuthenticatedUser, Depends(current_user)]
+
+
+async def current_writer(request: Request, user: CurrentUserDep) -> AuthenticatedUser:
+    """The current user, after counting this write against their `write` rate-limit bucket."""
+    await request.app.state.limiter.hit(request, "write", str(user.id))
+    return user
+
+
+WriterDep = Annotated[AuthenticatedUser, Depends(current_writer)]

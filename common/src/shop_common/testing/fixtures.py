@@ -15,13 +15,17 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import MetaData, make_url, text
+from sqlalchemy import MetaData, inspect, make_url, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shop_common.redis import create_redis
@@ -30,6 +34,8 @@ __all__ = [
     "alembic_config",
     "app_client",
     "clean_redis",
+    "migration_drift",
+    "table_names",
     "run_alembic",
     "temporary_database",
     "test_redis_url",
@@ -107,3 +113,21 @@ async def app_client(
         transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.10", 50000))
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
+
+
+def _schema_diff(connection: Connection, metadata: MetaData) -> list[Any]:
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "compare_server_default": True}
+    )
+    return list(compare_metadata(context, metadata))
+
+
+async def migration_drift(engine: AsyncEngine, metadata: MetaData) -> list[Any]:
+    """Differences between the migrated database and the models; empty when they agree."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_schema_diff, metadata)
+
+
+async def table_names(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))

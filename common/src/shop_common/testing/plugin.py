@@ -1,0 +1,71 @@
+"""Pytest plugin (loaded with `-p shop_common.testing.plugin`) giving every service the same
+database and Redis fixtures. A service's `conftest.py` only defines `service_spec`.
+
+Fixtures: `database_url` (a database made and migrated for this run), `engine`, `db` (a
+session for asserting on state), `redis_prefix` (this run's Redis key prefix) and an autouse
+clean-up that empties the tables and this run's keys after every test.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from shop_common.testing.fixtures import (
+    clean_redis,
+    temporary_database,
+    test_redis_url,
+    truncate_tables,
+    unique_prefix,
+)
+
+__all__ = ["ServiceSpec"]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    alembic_ini: Path
+    metadata: MetaData
+
+
+@pytest.fixture(scope="session")
+async def database_url(service_spec: ServiceSpec) -> AsyncIterator[str]:
+    async with temporary_database(service_spec.name, service_spec.alembic_ini) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_prefix(service_spec: ServiceSpec) -> str:
+    return unique_prefix(service_spec.name)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A separate session for asserting on what the requests committed."""
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        yield session
+
+
+@pytest.fixture(autouse=True)
+async def _clean_slate(
+    engine: AsyncEngine, service_spec: ServiceSpec, redis_prefix: str
+) -> AsyncIterator[None]:
+    yield
+    await truncate_tables(engine, service_spec.metadata)
+    await clean_redis(test_redis_url(), redis_prefix)

@@ -1,0 +1,82 @@
+"""Fixtures of the user-service tests: a migrated database per run, a clean slate per test."""
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from shop_common.testing.fixtures import app_client, test_redis_url
+from shop_common.testing.plugin import ServiceSpec
+from user_service.config import Settings
+from user_service.main import create_app
+from user_service.models import Base
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+INTERNAL_SECRET = "internal-" + "k" * 40
+PREVIOUS_SECRET = "previous-" + "q" * 40
+JWT_SECRET = "jwt-" + "z" * 60
+PASSWORD = "Str0ng!Passw0rd"
+
+
+@pytest.fixture(scope="session")
+def service_spec() -> ServiceSpec:
+    return ServiceSpec("user", SERVICE_DIR / "alembic.ini", Base.metadata)
+
+
+@pytest.fixture
+def make_settings(database_url: str, redis_prefix: str) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": database_url,
+            "redis_url": test_redis_url(),
+            "redis_prefix": redis_prefix,
+            "secret": INTERNAL_SECRET,
+            "secret_previous": PREVIOUS_SECRET,
+            "jwt_secret": JWT_SECRET,
+            "rate_limit_enabled": True,
+            "rate_limit_default": "1000/minute",
+            "rate_limit_auth": "1000/minute",
+            "rate_limit_login_account": "1000/minute",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(app) as client:
+        yield client
+
+
+async def register(
+    client: httpx.AsyncClient,
+    email: str = "ada@example.com",
+    password: str = PASSWORD,
+    name: str = "Ada",
+) -> dict[str, str]:
+    response = await client.post(
+        "/api/v1/register/", json={"email": email, "password": password, "name": name}
+    )
+    assert response.status_code == 201, response.text
+    tokens: dict[str, str] = response.json()["data"]
+    return tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
