@@ -134,7 +134,7 @@ check "alert test coverage" alert_coverage
 # ------------------------------------------------------------------ Alertmanager
 
 alertmanager_config() {
-    amtool check-config "$ALERTMANAGER_CONFIG"
+    amtool check-config "$ALERTMANAGER_CONFIG" || return 1
     # severity routing: critical -> critical, warning -> warning, anything else -> default
     local severity receiver
     for severity in critical warning info; do
@@ -143,7 +143,7 @@ alertmanager_config() {
         printf 'route severity=%s -> ' "$severity"
         amtool config routes test --config.file="$ALERTMANAGER_CONFIG" \
             --verify.receivers="$receiver" severity="$severity" service=order 2>&1 \
-            | grep -v -- '--config.file flag overrides'
+            | grep -v -- '--config.file flag overrides' || return 1
     done
 }
 if command -v amtool >/dev/null; then
@@ -160,7 +160,7 @@ fi
 check "dashboards (JSON, generated, structure)" "$PYTHON" monitoring/grafana/generate_dashboards.py --check
 
 dashboard_promql() {
-    "$PYTHON" scripts/list_metric_names.py --dashboard-rules "$WORK/dashboards.rules.json" >/dev/null
+    "$PYTHON" scripts/list_metric_names.py --dashboard-rules "$WORK/dashboards.rules.json" >/dev/null || return 1
     promtool check rules "$WORK/dashboards.rules.json"
 }
 check "dashboard PromQL parses" dashboard_promql

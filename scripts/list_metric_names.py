@@ -53,7 +53,9 @@ GRAFANA_VARIABLES = {
 @dataclass
 class Metric:
     kind: str
-    labels: dict[str, set[str] | None] = field(default_factory=dict)  # label -> allowed values, None = free
+    labels: dict[str, set[str] | None] = field(
+        default_factory=dict
+    )  # label -> allowed values, None = free
 
 
 def read_conventions() -> dict[str, Metric]:
@@ -62,7 +64,9 @@ def read_conventions() -> dict[str, Metric]:
     services_line = re.search(r"carries a `service` label:([^\n]*)", text)
     services = set(re.findall(r"`([\w-]+)`", services_line.group(1))) if services_line else None
     metrics: dict[str, Metric] = {}
-    row = re.compile(r"^\|\s*`([a-zA-Z_:][\w:]*)`\s*\|\s*(counter|gauge|histogram|summary)\s*\|(.*)\|\s*$")
+    row = re.compile(
+        r"^\|\s*`([a-zA-Z_:][\w:]*)`\s*\|\s*(counter|gauge|histogram|summary)\s*\|(.*)\|\s*$"
+    )
     for line in text.splitlines():
         match = row.match(line)
         if not match:
@@ -106,10 +110,10 @@ def tokenize(expr: str) -> list[tuple[str, str]]:
     while pos < len(expr):
         match = TOKEN.match(expr, pos)
         if not match:
-            raise ValueError(f"cannot read PromQL at {expr[pos:pos + 20]!r}")
+            raise ValueError(f"cannot read PromQL at {expr[pos : pos + 20]!r}")
         pos = match.end()
         if match.lastgroup != "space":
-            tokens.append((match.lastgroup, match.group()))
+            tokens.append((str(match.lastgroup), match.group()))
     return tokens
 
 
@@ -146,7 +150,11 @@ def scan(expr: str) -> tuple[list[Selector], set[str]]:
                     if tokens[i][1] == ",":
                         i += 1
                         continue
-                    label, operator, value = tokens[i][1], tokens[i + 1][1], unquote(tokens[i + 2][1])
+                    label, operator, value = (
+                        tokens[i][1],
+                        tokens[i + 1][1],
+                        unquote(tokens[i + 2][1]),
+                    )
                     matchers.append((label, operator, value))
                     i += 3
             selectors.append(Selector(metric, matchers))
@@ -162,7 +170,9 @@ def base_name(name: str, metrics: dict[str, Metric]) -> str:
     return name
 
 
-def check_expression(where: str, expr: str, metrics: dict[str, Metric]) -> tuple[set[str], list[str]]:
+def check_expression(
+    where: str, expr: str, metrics: dict[str, Metric]
+) -> tuple[set[str], list[str]]:
     """Metric base names used by expr, and the problems found in it."""
     try:
         selectors, grouping = scan(expr)
@@ -184,7 +194,7 @@ def check_expression(where: str, expr: str, metrics: dict[str, Metric]) -> tuple
         else:
             problems.append(f"{where}: metric {selector.metric!r} is not in docs/conventions.md")
             continue
-        labels.update({label: None for label in TARGET_LABELS})
+        labels.update(dict.fromkeys(TARGET_LABELS))
         known_labels |= set(labels)
         for label, operator, value in selector.matchers:
             if label not in labels:
@@ -210,7 +220,7 @@ def check_expression(where: str, expr: str, metrics: dict[str, Metric]) -> tuple
 
 def alert_expressions() -> list[tuple[str, str]]:
     try:
-        import yaml
+        import yaml  # type: ignore[import-untyped]
     except ImportError:
         sys.exit("PyYAML is needed to read alerts.yml (Debian: python3-yaml, PyPI: PyYAML)")
     rules = yaml.safe_load(ALERTS.read_text())
@@ -222,7 +232,7 @@ def alert_expressions() -> list[tuple[str, str]]:
 
 
 def substitute(expr: str) -> str:
-    def value(match: re.Match) -> str:
+    def value(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
         if name not in GRAFANA_VARIABLES:
             raise KeyError(f"unknown Grafana variable ${name}")
@@ -243,25 +253,43 @@ def dashboard_expressions() -> tuple[list[tuple[str, str, str]], list[str]]:
             # label_values(metric{...}, label): check the selector part
             inner = re.fullmatch(r"\s*label_values\((.*),\s*\w+\s*\)\s*", query)
             if inner:
-                found.append((f"{slug}:var_{variable['name']}", f"{path.name} variable {variable['name']}",
-                              substitute(inner.group(1))))
+                found.append(
+                    (
+                        f"{slug}:var_{variable['name']}",
+                        f"{path.name} variable {variable['name']}",
+                        substitute(inner.group(1)),
+                    )
+                )
         for panel in board.get("panels", []):
             for tgt in panel.get("targets", []):
-                where = f"{path.name} panel {panel.get('id')} {panel.get('title')!r} {tgt.get('refId')}"
+                where = (
+                    f"{path.name} panel {panel.get('id')} {panel.get('title')!r} {tgt.get('refId')}"
+                )
                 try:
-                    found.append((f"{slug}:panel_{panel.get('id')}_{tgt.get('refId')}", where,
-                                  substitute(tgt["expr"])))
+                    found.append(
+                        (
+                            f"{slug}:panel_{panel.get('id')}_{tgt.get('refId')}",
+                            where,
+                            substitute(tgt["expr"]),
+                        )
+                    )
                 except KeyError as exc:
                     problems.append(f"{where}: {exc.args[0]}")
     return found, problems
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help=f"write {NAMES_FILE.relative_to(ROOT)}")
-    mode.add_argument("--check", action="store_true", help=f"compare with {NAMES_FILE.relative_to(ROOT)}")
-    parser.add_argument("--dashboard-rules", metavar="FILE", help="write the dashboards' PromQL as a rules file")
+    mode.add_argument(
+        "--check", action="store_true", help=f"compare with {NAMES_FILE.relative_to(ROOT)}"
+    )
+    parser.add_argument(
+        "--dashboard-rules", metavar="FILE", help="write the dashboards' PromQL as a rules file"
+    )
     args = parser.parse_args()
 
     metrics = read_conventions()
@@ -275,14 +303,18 @@ def main() -> int:
 
     if args.dashboard_rules:
         rules = [{"record": f"dashboard:{slug}", "expr": expr} for slug, _, expr in dashboard_exprs]
-        Path(args.dashboard_rules).write_text(json.dumps({"groups": [{"name": "dashboards", "rules": rules}]},
-                                                         indent=2) + "\n")
+        Path(args.dashboard_rules).write_text(
+            json.dumps({"groups": [{"name": "dashboards", "rules": rules}]}, indent=2) + "\n"
+        )
     if args.write:
         NAMES_FILE.write_text(listing)
     elif args.check:
         current = NAMES_FILE.read_text() if NAMES_FILE.exists() else ""
         if current != listing:
-            problems.append(f"{NAMES_FILE.relative_to(ROOT)} is out of date: run scripts/list_metric_names.py --write")
+            problems.append(
+                f"{NAMES_FILE.relative_to(ROOT)} is out of date: "
+                "run scripts/list_metric_names.py --write"
+            )
     elif not args.dashboard_rules:
         sys.stdout.write(listing)
 

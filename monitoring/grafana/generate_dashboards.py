@@ -17,11 +17,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 SCHEMA_VERSION = 39
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 SERVICES = ["user", "product", "order"]
+
+JSON = dict[str, Any]
 
 # Shorthands used in the expressions below.
 RATE = "$__rate_interval"
@@ -31,14 +34,14 @@ SVC = 'service=~"$service"'
 # --------------------------------------------------------------------------- building blocks
 
 
-def target(expr: str, legend: str) -> dict:
+def target(expr: str, legend: str) -> JSON:
     return {"expr": expr, "legendFormat": legend}
 
 
 def timeseries(
     title: str,
     description: str,
-    targets: list[dict],
+    targets: list[JSON],
     unit: str,
     *,
     w: int = 12,
@@ -46,9 +49,9 @@ def timeseries(
     max_value: float | None = None,
     steps: bool = False,
     dashed: str | None = None,
-) -> dict:
+) -> JSON:
     """A line chart; `dashed` is a regex of series names drawn dashed (limits)."""
-    defaults: dict = {
+    defaults: JSON = {
         "unit": unit,
         "min": 0,
         "color": {"mode": "palette-classic"},
@@ -97,18 +100,18 @@ def timeseries(
 def stat(
     title: str,
     description: str,
-    targets: list[dict],
+    targets: list[JSON],
     unit: str,
     *,
     thresholds: list[tuple[float | None, str]] | None = None,
-    mappings: list[dict] | None = None,
+    mappings: list[JSON] | None = None,
     w: int = 4,
     h: int = 4,
     decimals: int | None = None,
-) -> dict:
+) -> JSON:
     """A single-value panel; thresholds are (from value, colour), the first from None."""
     steps = thresholds or [(None, "green")]
-    defaults: dict = {
+    defaults: JSON = {
         "unit": unit,
         "color": {"mode": "thresholds"},
         "thresholds": {
@@ -138,7 +141,7 @@ def stat(
     }
 
 
-def service_variable() -> dict:
+def service_variable() -> JSON:
     """The fixed set of services of docs/conventions.md, several or all selectable."""
     options = [{"text": "All", "value": "$__all", "selected": True}]
     options += [{"text": s, "value": s, "selected": False} for s in SERVICES]
@@ -156,7 +159,7 @@ def service_variable() -> dict:
     }
 
 
-def route_variable() -> dict:
+def route_variable() -> JSON:
     query = f"label_values(http_requests_total{{{SVC}}}, route)"
     return {
         "name": "route",
@@ -177,7 +180,7 @@ def route_variable() -> dict:
     }
 
 
-def layout(panels: list[dict]) -> list[dict]:
+def layout(panels: list[JSON]) -> list[JSON]:
     """Give panels ids, positions (left to right, wrapping at 24 columns) and datasources."""
     x = y = row_height = 0
     for panel_id, panel in enumerate(panels, start=1):
@@ -189,17 +192,24 @@ def layout(panels: list[dict]) -> list[dict]:
         row_height = max(row_height, pos["h"])
         panel["id"] = panel_id
         panel["datasource"] = DATASOURCE
-        for ref, tgt in zip("ABCDEFGH", panel["targets"]):
-            tgt.update({"datasource": DATASOURCE, "refId": ref, "range": True, "editorMode": "code"})
+        for index, tgt in enumerate(panel["targets"]):
+            ref = chr(ord("A") + index)
+            tgt.update(
+                {"datasource": DATASOURCE, "refId": ref, "range": True, "editorMode": "code"}
+            )
         # stable key order: identity first, then the rest as built
         panel_keys = ["id", "type", "title", "description", "datasource", "gridPos"]
-        ordered = {k: panel[k] for k in panel_keys} | {k: v for k, v in panel.items() if k not in panel_keys}
+        ordered = {k: panel[k] for k in panel_keys} | {
+            k: v for k, v in panel.items() if k not in panel_keys
+        }
         panel.clear()
         panel.update(ordered)
     return panels
 
 
-def dashboard(uid: str, title: str, description: str, panels: list[dict], variables: list[dict]) -> dict:
+def dashboard(
+    uid: str, title: str, description: str, panels: list[JSON], variables: list[JSON]
+) -> JSON:
     return {
         "id": None,
         "uid": uid,
@@ -244,11 +254,12 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict], variab
     }
 
 
-def quantiles(metric: str, by: str, selector: str, legend: str) -> list[dict]:
+def quantiles(metric: str, by: str, selector: str, legend: str) -> list[JSON]:
     """p50, p95 and p99 of a histogram, grouped by `by` (le is added)."""
+    buckets = f"rate({metric}_bucket{{{selector}}}[{RATE}])"
     return [
         target(
-            f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{selector}}}[{RATE}])))",
+            f"histogram_quantile({q}, sum by ({by}, le) ({buckets}))",
             f"p{round(q * 100)} {legend}",
         )
         for q in (0.5, 0.95, 0.99)
@@ -271,11 +282,12 @@ UP_DOWN = [
 # --------------------------------------------------------------------------- dashboards
 
 
-def service_overview() -> dict:
+def service_overview() -> JSON:
     sel = f'{SVC}, route=~"$route"'
     requests = f"http_requests_total{{{sel}}}"
     errors_5xx = f'http_requests_total{{{sel}, status=~"5.."}}'
     errors_4xx = f'http_requests_total{{{sel}, status=~"4.."}}'
+    latency_buckets = f"rate(http_request_duration_seconds_bucket{{{sel}}}[{RATE}])"
 
     def ratio(num: str, by: str = "") -> str:
         group = f" by ({by})" if by else ""
@@ -289,42 +301,114 @@ def service_overview() -> dict:
             "none",
             thresholds=[(None, "red"), (1, "green")],
         ),
-        stat("Request rate", "All requests of the selected services.",
-             [target(f"sum (rate({requests}[{RATE}]))", "requests/s")], "reqps"),
-        stat("5xx ratio", "Share of requests answered with a server error (alert above 5%).",
-             [target(ratio(errors_5xx), "5xx")], "percentunit", thresholds=RATIO_THRESHOLDS),
-        stat("4xx ratio", "Share of requests answered with a client error (validation, auth, 404, 409, 429).",
-             [target(ratio(errors_4xx), "4xx")], "percentunit",
-             thresholds=[(None, "green"), (0.1, "yellow"), (0.25, "red")]),
-        stat("p95 latency", "95th percentile of request duration (alert above 500ms).",
-             [target(f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}[{RATE}])))",
-                     "p95")],
-             "s", thresholds=LATENCY_THRESHOLDS),
-        stat("In progress", "Requests being served right now.",
-             [target(f"sum (http_requests_in_progress{{{SVC}}})", "in progress")], "none", decimals=0),
-        timeseries("Request rate by service", "Requests per second.",
-                   [target(f"sum by (service) (rate({requests}[{RATE}]))", "{{service}}")], "reqps"),
-        timeseries("Responses by status", "Requests per second by service and HTTP status.",
-                   [target(f"sum by (service, status) (rate({requests}[{RATE}]))", "{{service}} {{status}}")],
-                   "reqps"),
-        timeseries("Error ratio by service", "Share of 5xx and 4xx responses.",
-                   [target(ratio(errors_5xx, "service"), "{{service}} 5xx"),
-                    target(ratio(errors_4xx, "service"), "{{service}} 4xx")],
-                   "percentunit"),
-        timeseries("5xx ratio by route", "Share of 5xx responses per route template.",
-                   [target(ratio(errors_5xx, "service, method, route"), "{{service}} {{method}} {{route}}")],
-                   "percentunit"),
-        timeseries("Latency by service (p50 / p95 / p99)", "Request duration quantiles.",
-                   quantiles("http_request_duration_seconds", "service", sel, "{{service}}"), "s"),
-        timeseries("Latency by route (p50 / p95 / p99)", "Request duration quantiles per route template.",
-                   quantiles("http_request_duration_seconds", "service, method, route", sel,
-                             "{{service}} {{method}} {{route}}"), "s"),
-        timeseries("Request rate by route", "Requests per second per route template.",
-                   [target(f"sum by (service, method, route) (rate({requests}[{RATE}]))",
-                           "{{service}} {{method}} {{route}}")],
-                   "reqps"),
-        timeseries("Requests in progress", "Requests being served, per service.",
-                   [target(f"sum by (service) (http_requests_in_progress{{{SVC}}})", "{{service}}")], "none"),
+        stat(
+            "Request rate",
+            "All requests of the selected services.",
+            [target(f"sum (rate({requests}[{RATE}]))", "requests/s")],
+            "reqps",
+        ),
+        stat(
+            "5xx ratio",
+            "Share of requests answered with a server error (alert above 5%).",
+            [target(ratio(errors_5xx), "5xx")],
+            "percentunit",
+            thresholds=RATIO_THRESHOLDS,
+        ),
+        stat(
+            "4xx ratio",
+            "Share of requests answered with a client error (validation, auth, 404, 409, 429).",
+            [target(ratio(errors_4xx), "4xx")],
+            "percentunit",
+            thresholds=[(None, "green"), (0.1, "yellow"), (0.25, "red")],
+        ),
+        stat(
+            "p95 latency",
+            "95th percentile of request duration (alert above 500ms).",
+            [
+                target(
+                    f"histogram_quantile(0.95, sum by (le) ({latency_buckets}))",
+                    "p95",
+                )
+            ],
+            "s",
+            thresholds=LATENCY_THRESHOLDS,
+        ),
+        stat(
+            "In progress",
+            "Requests being served right now.",
+            [target(f"sum (http_requests_in_progress{{{SVC}}})", "in progress")],
+            "none",
+            decimals=0,
+        ),
+        timeseries(
+            "Request rate by service",
+            "Requests per second.",
+            [target(f"sum by (service) (rate({requests}[{RATE}]))", "{{service}}")],
+            "reqps",
+        ),
+        timeseries(
+            "Responses by status",
+            "Requests per second by service and HTTP status.",
+            [
+                target(
+                    f"sum by (service, status) (rate({requests}[{RATE}]))", "{{service}} {{status}}"
+                )
+            ],
+            "reqps",
+        ),
+        timeseries(
+            "Error ratio by service",
+            "Share of 5xx and 4xx responses.",
+            [
+                target(ratio(errors_5xx, "service"), "{{service}} 5xx"),
+                target(ratio(errors_4xx, "service"), "{{service}} 4xx"),
+            ],
+            "percentunit",
+        ),
+        timeseries(
+            "5xx ratio by route",
+            "Share of 5xx responses per route template.",
+            [
+                target(
+                    ratio(errors_5xx, "service, method, route"), "{{service}} {{method}} {{route}}"
+                )
+            ],
+            "percentunit",
+        ),
+        timeseries(
+            "Latency by service (p50 / p95 / p99)",
+            "Request duration quantiles.",
+            quantiles("http_request_duration_seconds", "service", sel, "{{service}}"),
+            "s",
+        ),
+        timeseries(
+            "Latency by route (p50 / p95 / p99)",
+            "Request duration quantiles per route template.",
+            quantiles(
+                "http_request_duration_seconds",
+                "service, method, route",
+                sel,
+                "{{service}} {{method}} {{route}}",
+            ),
+            "s",
+        ),
+        timeseries(
+            "Request rate by route",
+            "Requests per second per route template.",
+            [
+                target(
+                    f"sum by (service, method, route) (rate({requests}[{RATE}]))",
+                    "{{service}} {{method}} {{route}}",
+                )
+            ],
+            "reqps",
+        ),
+        timeseries(
+            "Requests in progress",
+            "Requests being served, per service.",
+            [target(f"sum by (service) (http_requests_in_progress{{{SVC}}})", "{{service}}")],
+            "none",
+        ),
     ]
     return dashboard(
         "shop-service-overview",
@@ -335,48 +419,128 @@ def service_overview() -> dict:
     )
 
 
-def business() -> dict:
+def business() -> JSON:
     def total(metric: str, matcher: str) -> str:
         return f"sum (increase({metric}{{{SVC}, {matcher}}}[$__range]))"
 
+    def stock_rate(matcher: str) -> str:
+        return f"sum (rate(stock_reservations_total{{{SVC}, {matcher}}}[{RATE}]))"
+
     panels = [
-        stat("Orders confirmed", "Orders confirmed in the selected time range.",
-             [target(total("orders_total", 'status="confirmed"'), "confirmed")], "none", decimals=0),
-        stat("Orders failed", "Orders refused by the product service (stock, unknown product) in the time range.",
-             [target(total("orders_total", 'status="failed"'), "failed")], "none", decimals=0,
-             thresholds=[(None, "green"), (1, "yellow")]),
-        stat("Order success ratio", "Confirmed / (confirmed + failed) in the time range.",
-             [target(total("orders_total", 'status="confirmed"') + " / "
-                     + total("orders_total", 'status=~"confirmed|failed"'), "success")],
-             "percentunit", thresholds=[(None, "red"), (0.8, "yellow"), (0.95, "green")]),
-        stat("Stock conflicts", "Reservations refused for insufficient stock in the time range.",
-             [target(total("stock_reservations_total", 'outcome="insufficient_stock"'), "conflicts")],
-             "none", decimals=0, thresholds=[(None, "green"), (1, "yellow")]),
-        stat("Orders cancelled", "Orders deleted by their users in the time range.",
-             [target(total("orders_total", 'status="cancelled"'), "cancelled")], "none", decimals=0),
-        stat("Reconciler errors", "Stock releases of stale pending orders that failed in the time range.",
-             [target(total("orders_reconciled_total", 'outcome="error"'), "errors")], "none", decimals=0,
-             thresholds=[(None, "green"), (1, "red")]),
-        timeseries("Orders by status", "Orders per minute by the status they reached.",
-                   [target(f"sum by (status) (rate(orders_total{{{SVC}}}[{RATE}])) * 60", "{{status}}")], "opm"),
-        timeseries("Stock reservations by outcome", "Reserve and release operations per minute.",
-                   [target(f"sum by (outcome) (rate(stock_reservations_total{{{SVC}}}[{RATE}])) * 60",
-                           "{{outcome}}")],
-                   "opm"),
-        timeseries("Stock conflicts", "Reservations refused per minute (alert above 5/min for 10m).",
-                   [target(f'sum (rate(stock_reservations_total{{{SVC}, outcome="insufficient_stock"}}[{RATE}])) * 60',
-                           "insufficient stock"),
-                    target(f'sum (rate(stock_reservations_total{{{SVC}, outcome="not_found"}}[{RATE}])) * 60',
-                           "unknown product")],
-                   "opm"),
-        timeseries("Stock conflict ratio", "Share of reservation attempts refused for insufficient stock.",
-                   [target(f'sum (rate(stock_reservations_total{{{SVC}, outcome="insufficient_stock"}}[{RATE}])) / '
-                           f'sum (rate(stock_reservations_total{{{SVC}, outcome=~"reserved|insufficient_stock"}}[{RATE}]))',
-                           "insufficient stock")],
-                   "percentunit", max_value=1),
-        timeseries("Reconciler", "Stock releases retried for stale pending orders, per minute, by outcome.",
-                   [target(f"sum by (outcome) (rate(orders_reconciled_total{{{SVC}}}[{RATE}])) * 60", "{{outcome}}")],
-                   "opm", w=24),
+        stat(
+            "Orders confirmed",
+            "Orders confirmed in the selected time range.",
+            [target(total("orders_total", 'status="confirmed"'), "confirmed")],
+            "none",
+            decimals=0,
+        ),
+        stat(
+            "Orders failed",
+            "Orders refused by the product service (stock, unknown product) in the time range.",
+            [target(total("orders_total", 'status="failed"'), "failed")],
+            "none",
+            decimals=0,
+            thresholds=[(None, "green"), (1, "yellow")],
+        ),
+        stat(
+            "Order success ratio",
+            "Confirmed / (confirmed + failed) in the time range.",
+            [
+                target(
+                    total("orders_total", 'status="confirmed"')
+                    + " / "
+                    + total("orders_total", 'status=~"confirmed|failed"'),
+                    "success",
+                )
+            ],
+            "percentunit",
+            thresholds=[(None, "red"), (0.8, "yellow"), (0.95, "green")],
+        ),
+        stat(
+            "Stock conflicts",
+            "Reservations refused for insufficient stock in the time range.",
+            [
+                target(
+                    total("stock_reservations_total", 'outcome="insufficient_stock"'), "conflicts"
+                )
+            ],
+            "none",
+            decimals=0,
+            thresholds=[(None, "green"), (1, "yellow")],
+        ),
+        stat(
+            "Orders cancelled",
+            "Orders deleted by their users in the time range.",
+            [target(total("orders_total", 'status="cancelled"'), "cancelled")],
+            "none",
+            decimals=0,
+        ),
+        stat(
+            "Reconciler errors",
+            "Stock releases of stale pending orders that failed in the time range.",
+            [target(total("orders_reconciled_total", 'outcome="error"'), "errors")],
+            "none",
+            decimals=0,
+            thresholds=[(None, "green"), (1, "red")],
+        ),
+        timeseries(
+            "Orders by status",
+            "Orders per minute by the status they reached.",
+            [target(f"sum by (status) (rate(orders_total{{{SVC}}}[{RATE}])) * 60", "{{status}}")],
+            "opm",
+        ),
+        timeseries(
+            "Stock reservations by outcome",
+            "Reserve and release operations per minute.",
+            [
+                target(
+                    f"sum by (outcome) (rate(stock_reservations_total{{{SVC}}}[{RATE}])) * 60",
+                    "{{outcome}}",
+                )
+            ],
+            "opm",
+        ),
+        timeseries(
+            "Stock conflicts",
+            "Reservations refused per minute (alert above 5/min for 10m).",
+            [
+                target(
+                    stock_rate('outcome="insufficient_stock"') + " * 60",
+                    "insufficient stock",
+                ),
+                target(
+                    stock_rate('outcome="not_found"') + " * 60",
+                    "unknown product",
+                ),
+            ],
+            "opm",
+        ),
+        timeseries(
+            "Stock conflict ratio",
+            "Share of reservation attempts refused for insufficient stock.",
+            [
+                target(
+                    stock_rate('outcome="insufficient_stock"')
+                    + " / "
+                    + stock_rate('outcome=~"reserved|insufficient_stock"'),
+                    "insufficient stock",
+                )
+            ],
+            "percentunit",
+            max_value=1,
+        ),
+        timeseries(
+            "Reconciler",
+            "Stock releases retried for stale pending orders, per minute, by outcome.",
+            [
+                target(
+                    f"sum by (outcome) (rate(orders_reconciled_total{{{SVC}}}[{RATE}])) * 60",
+                    "{{outcome}}",
+                )
+            ],
+            "opm",
+            w=24,
+        ),
     ]
     return dashboard(
         "shop-business",
@@ -387,54 +551,133 @@ def business() -> dict:
     )
 
 
-def dependencies() -> dict:
+def dependencies() -> JSON:
     calls = f"internal_client_requests_total{{{SVC}}}"
-    failed_calls = f'internal_client_requests_total{{{SVC}, outcome=~"server_error|timeout|unavailable"}}'
+    failed_calls = (
+        f'internal_client_requests_total{{{SVC}, outcome=~"server_error|timeout|unavailable"}}'
+    )
     cache = f"cache_requests_total{{{SVC}}}"
     cache_hits = f'cache_requests_total{{{SVC}, result="hit"}}'
     panels = [
-        stat("Dependencies (readiness)", "Database and Redis as seen by GET /ready of each service.",
-             [target(f"min by (service, dependency) (dependency_up{{{SVC}}})", "{{service}} {{dependency}}")],
-             "none", thresholds=[(None, "red"), (1, "green")], mappings=UP_DOWN, w=24),
-        timeseries("Internal calls by target and outcome", "Service-to-service calls per second.",
-                   [target(f"sum by (service, target, outcome) (rate({calls}[{RATE}]))",
-                           "{{service}} -> {{target}} {{outcome}}")],
-                   "reqps"),
-        timeseries("Internal call failure ratio", "Server errors, timeouts and unavailability per target and "
-                   "operation (client errors are business answers and left out).",
-                   [target(f"sum by (service, target, operation) (rate({failed_calls}[{RATE}])) / "
-                           f"sum by (service, target, operation) (rate({calls}[{RATE}]))",
-                           "{{service}} -> {{target}} {{operation}}")],
-                   "percentunit"),
-        timeseries("Internal call latency (p50 / p95 / p99)", "Duration of service-to-service calls.",
-                   quantiles("internal_client_request_duration_seconds", "service, target, operation", SVC,
-                             "{{service}} -> {{target}} {{operation}}"),
-                   "s", w=24),
-        timeseries("Cache hit ratio", "Hits / all lookups per cache.",
-                   [target(f"sum by (service, cache) (rate({cache_hits}[{RATE}])) / "
-                           f"sum by (service, cache) (rate({cache}[{RATE}]))",
-                           "{{service}} {{cache}}")],
-                   "percentunit", max_value=1),
-        timeseries("Cache lookups by result", "Cache lookups per second: hit, miss, error (Redis failing).",
-                   [target(f"sum by (service, cache, result) (rate({cache}[{RATE}]))",
-                           "{{service}} {{cache}} {{result}}")],
-                   "reqps"),
-        timeseries("Rate-limit rejections by bucket", "Requests rejected with 429 per second.",
-                   [target(f"sum by (service, bucket) (rate(rate_limit_rejected_total{{{SVC}}}[{RATE}]))",
-                           "{{service}} {{bucket}}")],
-                   "reqps"),
-        timeseries("Rate-limiter backend errors", "Redis errors of the rate limiter; requests pass unlimited "
-                   "(fail-open).",
-                   [target(f"sum by (service) (rate(rate_limit_backend_errors_total{{{SVC}}}[{RATE}]))",
-                           "{{service}}")],
-                   "reqps"),
-        timeseries("DB pool in use vs max", "Database connections checked out, against pool size + overflow.",
-                   [target(f"sum by (service) (db_pool_in_use{{{SVC}}})", "{{service}} in use"),
-                    target(f"sum by (service) (db_pool_max{{{SVC}}})", "{{service}} max")],
-                   "none", dashed=".* max"),
-        timeseries("Dependency status", "1 = up, 0 = failing, as last reported by GET /ready.",
-                   [target(f"min by (service, dependency) (dependency_up{{{SVC}}})", "{{service}} {{dependency}}")],
-                   "none", max_value=1, steps=True),
+        stat(
+            "Dependencies (readiness)",
+            "Database and Redis as seen by GET /ready of each service.",
+            [
+                target(
+                    f"min by (service, dependency) (dependency_up{{{SVC}}})",
+                    "{{service}} {{dependency}}",
+                )
+            ],
+            "none",
+            thresholds=[(None, "red"), (1, "green")],
+            mappings=UP_DOWN,
+            w=24,
+        ),
+        timeseries(
+            "Internal calls by target and outcome",
+            "Service-to-service calls per second.",
+            [
+                target(
+                    f"sum by (service, target, outcome) (rate({calls}[{RATE}]))",
+                    "{{service}} -> {{target}} {{outcome}}",
+                )
+            ],
+            "reqps",
+        ),
+        timeseries(
+            "Internal call failure ratio",
+            "Server errors, timeouts and unavailability per target and "
+            "operation (client errors are business answers and left out).",
+            [
+                target(
+                    f"sum by (service, target, operation) (rate({failed_calls}[{RATE}])) / "
+                    f"sum by (service, target, operation) (rate({calls}[{RATE}]))",
+                    "{{service}} -> {{target}} {{operation}}",
+                )
+            ],
+            "percentunit",
+        ),
+        timeseries(
+            "Internal call latency (p50 / p95 / p99)",
+            "Duration of service-to-service calls.",
+            quantiles(
+                "internal_client_request_duration_seconds",
+                "service, target, operation",
+                SVC,
+                "{{service}} -> {{target}} {{operation}}",
+            ),
+            "s",
+            w=24,
+        ),
+        timeseries(
+            "Cache hit ratio",
+            "Hits / all lookups per cache.",
+            [
+                target(
+                    f"sum by (service, cache) (rate({cache_hits}[{RATE}])) / "
+                    f"sum by (service, cache) (rate({cache}[{RATE}]))",
+                    "{{service}} {{cache}}",
+                )
+            ],
+            "percentunit",
+            max_value=1,
+        ),
+        timeseries(
+            "Cache lookups by result",
+            "Cache lookups per second: hit, miss, error (Redis failing).",
+            [
+                target(
+                    f"sum by (service, cache, result) (rate({cache}[{RATE}]))",
+                    "{{service}} {{cache}} {{result}}",
+                )
+            ],
+            "reqps",
+        ),
+        timeseries(
+            "Rate-limit rejections by bucket",
+            "Requests rejected with 429 per second.",
+            [
+                target(
+                    f"sum by (service, bucket) (rate(rate_limit_rejected_total{{{SVC}}}[{RATE}]))",
+                    "{{service}} {{bucket}}",
+                )
+            ],
+            "reqps",
+        ),
+        timeseries(
+            "Rate-limiter backend errors",
+            "Redis errors of the rate limiter; requests pass unlimited (fail-open).",
+            [
+                target(
+                    f"sum by (service) (rate(rate_limit_backend_errors_total{{{SVC}}}[{RATE}]))",
+                    "{{service}}",
+                )
+            ],
+            "reqps",
+        ),
+        timeseries(
+            "DB pool in use vs max",
+            "Database connections checked out, against pool size + overflow.",
+            [
+                target(f"sum by (service) (db_pool_in_use{{{SVC}}})", "{{service}} in use"),
+                target(f"sum by (service) (db_pool_max{{{SVC}}})", "{{service}} max"),
+            ],
+            "none",
+            dashed=".* max",
+        ),
+        timeseries(
+            "Dependency status",
+            "1 = up, 0 = failing, as last reported by GET /ready.",
+            [
+                target(
+                    f"min by (service, dependency) (dependency_up{{{SVC}}})",
+                    "{{service}} {{dependency}}",
+                )
+            ],
+            "none",
+            max_value=1,
+            steps=True,
+        ),
     ]
     return dashboard(
         "shop-dependencies",
@@ -455,7 +698,7 @@ DASHBOARDS = {
 # --------------------------------------------------------------------------- checks
 
 
-def lint(name: str, board: dict) -> list[str]:
+def lint(name: str, board: JSON) -> list[str]:
     """Structural checks on one dashboard; returns the problems found."""
     problems = []
     if board.get("schemaVersion") != SCHEMA_VERSION:
@@ -473,7 +716,7 @@ def lint(name: str, board: dict) -> list[str]:
         if panel.get("datasource") != DATASOURCE:
             problems.append(f"{where}: datasource is not uid prometheus")
         pos = panel.get("gridPos", {})
-        if not (0 <= pos.get("x", -1) and pos.get("x", 0) + pos.get("w", 99) <= 24):
+        if not (pos.get("x", -1) >= 0 and pos.get("x", 0) + pos.get("w", 99) <= 24):
             problems.append(f"{where}: gridPos outside 24 columns")
         targets = panel.get("targets") or []
         if not targets:
@@ -483,17 +726,23 @@ def lint(name: str, board: dict) -> list[str]:
             problems.append(f"{where}: duplicate refIds")
         for tgt in targets:
             if not tgt.get("expr") or tgt.get("datasource") != DATASOURCE:
-                problems.append(f"{where}: target {tgt.get('refId')} without expr or prometheus datasource")
+                problems.append(
+                    f"{where}: target {tgt.get('refId')} without expr or prometheus datasource"
+                )
     return problems
 
 
-def render(board: dict) -> str:
+def render(board: JSON) -> str:
     return json.dumps(board, indent=2, ensure_ascii=False) + "\n"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="only check that the JSON files are current and valid")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only check that the JSON files are current and valid"
+    )
     args = parser.parse_args()
 
     problems: list[str] = []
@@ -511,7 +760,9 @@ def main() -> int:
                 continue
             problems += lint(name, committed)
             if path.read_text() != text:
-                problems.append(f"{name}: differs from generate_dashboards.py output (run it without --check)")
+                problems.append(
+                    f"{name}: differs from generate_dashboards.py output (run it without --check)"
+                )
         else:
             problems += lint(name, json.loads(text))
             path.write_text(text)

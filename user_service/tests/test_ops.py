@@ -1,0 +1,226 @@
+"""Ops behaviour every service shares, exercised on the user service: health, readiness,
+errors for unknown routes, request ids, CORS, rate limits and metrics."""
+
+import logging
+from collections.abc import Callable
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from shop_common.testing.fixtures import app_client
+from user_service.config import Settings
+from user_service.main import create_app
+
+from .conftest import PASSWORD, bearer, register
+
+ORIGIN = "http://localhost:3000"
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+
+
+async def test_health_check_answers_ok_on_both_path_forms(client: httpx.AsyncClient) -> None:
+    for path in ("/health-check/", "/health-check"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+
+async def test_ready_reports_each_dependency(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+
+
+async def test_unknown_route_and_wrong_method_use_the_error_envelope(
+    client: httpx.AsyncClient,
+) -> None:
+    missing = await client.get("/api/v1/nothing-here/")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+    wrong = await client.delete("/api/v1/login/")
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == "method_not_allowed"
+
+
+async def test_paths_work_without_trailing_slash_and_without_redirect(
+    client: httpx.AsyncClient,
+) -> None:
+    tokens = await register(client)
+    response = await client.get("/api/v1/profile", headers=bearer(tokens["access"]))
+    assert response.status_code == 200
+
+
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    echoed = await client.get("/health-check/", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["X-Request-ID"] == "abc-123"
+    generated = await client.get("/health-check/")
+    assert len(generated.headers["X-Request-ID"]) == 32
+
+
+async def test_cors_preflight_from_an_allowed_origin_succeeds(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/api/v1/profile/",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "Authorization, Content-Type, Idempotency-Key",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed
+    assert "idempotency-key" in allowed
+
+
+async def test_cors_gives_other_origins_nothing(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        "/api/v1/profile/",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    simple = await client.get("/health-check/", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in simple.headers
+
+
+async def test_cors_exposes_request_id_and_rate_limit_headers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health-check/", headers={"Origin": ORIGIN})
+    exposed = response.headers["Access-Control-Expose-Headers"].lower()
+    for header in ("x-request-id", "retry-after", "ratelimit-remaining"):
+        assert header in exposed
+
+
+async def test_auth_bucket_answers_429_with_retry_after(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(rate_limit_auth="3/minute"))
+    async with app_client(app) as client:
+        body = {"email": "ada@example.com", "password": "Wr0ng!Password"}
+        answers = [await client.post("/api/v1/login/", json=body) for _ in range(4)]
+    assert [r.status_code for r in answers] == [401, 401, 401, 429]
+    assert answers[0].headers["RateLimit-Limit"] == "3"
+    assert answers[0].headers["RateLimit-Remaining"] == "2"
+    limited = answers[-1]
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.json()["code"] == "rate_limited"
+
+
+async def test_failed_logins_are_limited_per_account(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(rate_limit_login_account="2/minute"))
+    async with app_client(app) as client:
+        await register(client)
+        wrong = {"email": "ada@example.com", "password": "Wr0ng!Password"}
+        codes = [(await client.post("/api/v1/login/", json=wrong)).status_code for _ in range(3)]
+        right = await client.post(
+            "/api/v1/login/", json={"email": "ada@example.com", "password": PASSWORD}
+        )
+    assert codes == [401, 401, 429]
+    assert right.status_code == 429
+
+
+async def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_key(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(rate_limit_auth="2/minute"))
+    async with app_client(app) as client:
+        body = {"email": "ada@example.com", "password": "Wr0ng!Password"}
+        codes = [
+            (
+                await client.post(
+                    "/api/v1/login/", json=body, headers={"X-Forwarded-For": f"198.51.100.{i}"}
+                )
+            ).status_code
+            for i in range(3)
+        ]
+    assert codes == [401, 401, 429]
+
+
+async def test_forwarded_for_from_a_trusted_proxy_is_the_key(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(rate_limit_auth="2/minute", trusted_proxies="203.0.113.0/24"))
+    async with app_client(app) as client:
+        body = {"email": "ada@example.com", "password": "Wr0ng!Password"}
+        codes = [
+            (
+                await client.post(
+                    "/api/v1/login/", json=body, headers={"X-Forwarded-For": f"198.51.100.{i}"}
+                )
+            ).status_code
+            for i in range(3)
+        ]
+    assert codes == [401, 401, 401]
+
+
+async def test_with_redis_unreachable_requests_pass_and_ready_is_503(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(redis_url=DEAD_REDIS, rate_limit_auth="1/minute"))
+    async with app_client(app) as client:
+        first = await register(client, "ada@example.com")
+        await register(client, "bob@example.com")
+        profile = await client.get("/api/v1/profile/", headers=bearer(first["access"]))
+        ready = await client.get("/ready")
+        metrics = await client.get("/metrics")
+    assert profile.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "redis": "unavailable"}
+    assert 'rate_limit_backend_errors_total{service="user"}' in metrics.text
+
+
+async def test_metrics_label_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/api/v1/profile/")
+    await client.get("/api/v1/definitely/unknown")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert (
+        'http_requests_total{method="GET",route="/api/v1/profile",service="user",status="401"}'
+        in text
+    )
+    assert 'route="unmatched"' in text
+    assert "http_request_duration_seconds_bucket" in text
+
+
+async def test_password_and_hash_never_reach_a_response_or_a_log_line(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    tokens = await register(client)
+    responses = [
+        await client.post(
+            "/api/v1/login/", json={"email": "ada@example.com", "password": PASSWORD}
+        ),
+        await client.get("/api/v1/profile/", headers=bearer(tokens["access"])),
+        await client.patch(
+            "/api/v1/profile/", json={"name": "A"}, headers=bearer(tokens["access"])
+        ),
+    ]
+    logged = "\n".join(r.getMessage() + str(getattr(r, "fields", "")) for r in caplog.records)
+    for response in responses:
+        assert "$argon2" not in response.text
+        assert PASSWORD not in response.text
+    assert "$argon2" not in logged
+    assert PASSWORD not in logged
+    assert "/api/v1/profile/" in logged  # the access log did run
+
+
+def test_settings_refuse_placeholder_secrets_outside_development(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with pytest.raises(ValidationError, match="jwt_secret"):
+        make_settings(environment="production", jwt_secret="change-me")
+    with pytest.raises(ValidationError, match="secret"):
+        make_settings(environment="production", secret="")
+    assert make_settings(environment="development", secret="", jwt_secret="").environment
+
+
+async def test_openapi_offers_bearer_authorization(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    schemes = schema["components"]["securitySchemes"]
+    assert any(s.get("scheme") == "bearer" for s in schemes.values())
+    assert "/api/v1/register/" in schema["paths"]
+    docs = await client.get("/docs")
+    assert docs.status_code == 200

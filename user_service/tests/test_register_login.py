@@ -1,0 +1,146 @@
+"""Register and login: envelopes, validation, stored state and no account enumeration."""
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.models import RefreshToken, User
+
+from .conftest import PASSWORD, register
+
+
+async def test_register_returns_a_token_pair_and_stores_a_hashed_password(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    response = await client.post(
+        "/api/v1/register/",
+        json={"email": "  Ada@Example.COM ", "password": PASSWORD, "name": "Ada"},
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["message"]
+    assert set(body["data"]) == {"access", "refresh", "token_type"}
+    assert body["data"]["token_type"] == "bearer"
+    user = (await db.execute(select(User))).scalar_one()
+    assert user.email == "ada@example.com"
+    assert user.name == "Ada"
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+    stored = (await db.execute(select(RefreshToken))).scalar_one()
+    assert stored.token_hash != body["data"]["refresh"]
+    assert len(stored.token_hash) == 64
+
+
+async def test_register_without_name_defaults_to_empty(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/register/", json={"email": "bo@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 201
+
+
+async def test_register_with_taken_email_is_409_whatever_the_case(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    await register(client, "ada@example.com")
+    response = await client.post(
+        "/api/v1/register/", json={"email": "ADA@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "email_taken"
+    assert await db.scalar(select(func.count()).select_from(User)) == 1
+
+
+async def test_register_names_every_broken_password_rule(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    response = await client.post(
+        "/api/v1/register/", json={"email": "ada@example.com", "password": "ada a"}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "validation_error"
+    messages = [d["msg"] for d in body["details"]]
+    assert all(d["loc"] == ["body", "password"] for d in body["details"])
+    assert len(messages) == 6  # length, whitespace, upper, digit, special, local part
+    assert any("local part" in m for m in messages)
+    assert await db.scalar(select(func.count()).select_from(User)) == 0
+
+
+async def test_register_refuses_password_containing_the_email_local_part(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/api/v1/register/", json={"email": "ada@example.com", "password": "xADA!9aaaa"}
+    )
+    assert response.status_code == 422
+    assert response.json()["details"] == [
+        {"loc": ["body", "password"], "msg": "Password must not contain the email's local part"}
+    ]
+
+
+async def test_register_refuses_unknown_fields_such_as_id(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    response = await client.post(
+        "/api/v1/register/",
+        json={
+            "email": "ada@example.com",
+            "password": PASSWORD,
+            "id": "00000000-0000-0000-0000-000000000001",
+        },
+    )
+    assert response.status_code == 422
+    assert response.json()["details"][0]["loc"] == ["body", "id"]
+    assert await db.scalar(select(func.count()).select_from(User)) == 0
+
+
+async def test_register_refuses_invalid_email_and_missing_fields(
+    client: httpx.AsyncClient,
+) -> None:
+    bad_email = await client.post(
+        "/api/v1/register/", json={"email": "not-an-email", "password": PASSWORD}
+    )
+    assert bad_email.status_code == 422
+    assert bad_email.json()["details"][0]["loc"] == ["body", "email"]
+    too_long = await client.post(
+        "/api/v1/register/", json={"email": "a" * 250 + "@ex.com", "password": PASSWORD}
+    )
+    assert too_long.status_code == 422
+    missing = await client.post("/api/v1/register/", json={})
+    assert {tuple(d["loc"]) for d in missing.json()["details"]} == {
+        ("body", "email"),
+        ("body", "password"),
+    }
+
+
+async def test_register_refuses_a_body_that_is_not_json(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/register/", content=b"{oops", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+
+
+async def test_login_returns_a_new_pair(client: httpx.AsyncClient, db: AsyncSession) -> None:
+    await register(client)
+    response = await client.post(
+        "/api/v1/login/", json={"email": "ADA@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    assert response.json()["data"]["token_type"] == "bearer"
+    assert await db.scalar(select(func.count()).select_from(RefreshToken)) == 2
+
+
+async def test_login_gives_one_answer_for_unknown_email_and_wrong_password(
+    client: httpx.AsyncClient,
+) -> None:
+    await register(client)
+    wrong = await client.post(
+        "/api/v1/login/", json={"email": "ada@example.com", "password": "Wr0ng!Password"}
+    )
+    unknown = await client.post(
+        "/api/v1/login/", json={"email": "nobody@example.com", "password": PASSWORD}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert wrong.json()["code"] == "invalid_credentials"

@@ -1,0 +1,163 @@
+"""Refresh rotation, logout, and every way a token must be refused."""
+
+import time
+import uuid
+
+import httpx
+import jwt
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.models import RefreshToken
+
+from .conftest import JWT_SECRET, bearer, register
+
+PROFILE = "/api/v1/profile/"
+
+
+async def _refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.post("/api/v1/refresh-token/", json={"refresh_token": token})
+
+
+def _claims(user_id: str, **overrides: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "sub": user_id,
+        "type": "access",
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 600,
+        "iss": "shop-user-service",
+        "aud": "shop",
+    }
+    claims.update(overrides)
+    return claims
+
+
+async def _user_id(client: httpx.AsyncClient, access: str) -> str:
+    response = await client.get(PROFILE, headers=bearer(access))
+    return str(response.json()["data"]["id"])
+
+
+async def test_refresh_rotates_the_pair_and_spends_the_old_token(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    tokens = await register(client)
+    response = await _refresh(client, tokens["refresh"])
+    assert response.status_code == 200
+    new = response.json()["data"]
+    assert new["refresh"] != tokens["refresh"]
+    assert (await client.get(PROFILE, headers=bearer(new["access"]))).status_code == 200
+    rows = (await db.execute(select(RefreshToken))).scalars().all()
+    assert len(rows) == 2
+    assert sum(1 for r in rows if r.used_at is not None) == 1
+
+
+async def test_reusing_a_spent_refresh_token_revokes_its_whole_family(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    tokens = await register(client)
+    second = (await _refresh(client, tokens["refresh"])).json()["data"]
+    replay = await _refresh(client, tokens["refresh"])
+    assert replay.status_code == 401
+    assert replay.headers["WWW-Authenticate"] == "Bearer"
+    assert (await _refresh(client, second["refresh"])).status_code == 401
+    rows = (await db.execute(select(RefreshToken))).scalars().all()
+    assert all(r.revoked_at is not None for r in rows)
+
+
+async def test_access_token_is_refused_as_refresh_and_refresh_as_access(
+    client: httpx.AsyncClient,
+) -> None:
+    tokens = await register(client)
+    assert (await _refresh(client, tokens["access"])).status_code == 401
+    response = await client.get(PROFILE, headers=bearer(tokens["refresh"]))
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+
+
+async def test_garbage_refresh_token_is_401(client: httpx.AsyncClient) -> None:
+    response = await _refresh(client, "not-a-jwt")
+    assert response.status_code == 401
+    assert response.json()["message"]
+
+
+async def test_logout_stops_both_tokens_at_once(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    tokens = await register(client)
+    response = await client.post(
+        "/api/v1/logout/",
+        json={"refresh_token": tokens["refresh"]},
+        headers=bearer(tokens["access"]),
+    )
+    assert response.status_code == 200
+    assert response.json() == {"message": "Logged out successfully"}
+    assert (await client.get(PROFILE, headers=bearer(tokens["access"]))).status_code == 401
+    assert (await _refresh(client, tokens["refresh"])).status_code == 401
+    stored = (await db.execute(select(RefreshToken))).scalar_one()
+    assert stored.revoked_at is not None
+
+
+async def test_logout_requires_a_bearer_token(client: httpx.AsyncClient) -> None:
+    tokens = await register(client)
+    response = await client.post("/api/v1/logout/", json={"refresh_token": tokens["refresh"]})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_logout_with_someone_elses_refresh_token_is_401(client: httpx.AsyncClient) -> None:
+    ada = await register(client, "ada@example.com")
+    bob = await register(client, "bob@example.com")
+    response = await client.post(
+        "/api/v1/logout/", json={"refresh_token": bob["refresh"]}, headers=bearer(ada["access"])
+    )
+    assert response.status_code == 401
+    assert (await _refresh(client, bob["refresh"])).status_code == 200
+
+
+async def test_expired_token_is_refused(client: httpx.AsyncClient) -> None:
+    tokens = await register(client)
+    user_id = await _user_id(client, tokens["access"])
+    past = int(time.time()) - 3600
+    expired = jwt.encode(_claims(user_id, iat=past, exp=past + 60), JWT_SECRET, "HS256")
+    response = await client.get(PROFILE, headers=bearer(expired))
+    assert response.status_code == 401
+
+
+async def test_token_with_a_bad_signature_is_refused(client: httpx.AsyncClient) -> None:
+    tokens = await register(client)
+    user_id = await _user_id(client, tokens["access"])
+    forged = jwt.encode(_claims(user_id), "another-key-" + "x" * 40, "HS256")
+    assert (await client.get(PROFILE, headers=bearer(forged))).status_code == 401
+
+
+async def test_unsigned_alg_none_token_is_refused(client: httpx.AsyncClient) -> None:
+    tokens = await register(client)
+    user_id = await _user_id(client, tokens["access"])
+    unsigned = jwt.encode(_claims(user_id), None, algorithm="none")
+    assert (await client.get(PROFILE, headers=bearer(unsigned))).status_code == 401
+
+
+async def test_token_missing_a_required_claim_is_refused(client: httpx.AsyncClient) -> None:
+    tokens = await register(client)
+    user_id = await _user_id(client, tokens["access"])
+    claims = _claims(user_id)
+    del claims["jti"]
+    token = jwt.encode(claims, JWT_SECRET, "HS256")
+    assert (await client.get(PROFILE, headers=bearer(token))).status_code == 401
+
+
+async def test_token_for_another_audience_is_refused(client: httpx.AsyncClient) -> None:
+    tokens = await register(client)
+    user_id = await _user_id(client, tokens["access"])
+    token = jwt.encode(_claims(user_id, aud="someone-else"), JWT_SECRET, "HS256")
+    assert (await client.get(PROFILE, headers=bearer(token))).status_code == 401
+
+
+async def test_malformed_authorization_header_is_401(client: httpx.AsyncClient) -> None:
+    for header in ("Bearer", "Basic abc", "Bearer    ", "token"):
+        response = await client.get(PROFILE, headers={"Authorization": header})
+        assert response.status_code == 401, header
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert response.json()["code"]
