@@ -1,1 +1,1 @@
-"""order_service."""
+"""The order service: orders placed as a saga over the product service's stock."""

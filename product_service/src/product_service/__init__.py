@@ -1,1 +1,1 @@
-"""product_service."""
+"""The product service: the catalogue, its Redis cache, and stock reservations for orders."""

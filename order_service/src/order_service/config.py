@@ -1,0 +1,47 @@
+"""Order service settings (`ORDER_SERVICE_*`, plus the shared unprefixed ones)."""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shop_common.clients import UserServiceSettings
+
+__all__ = ["HttpTransportName", "Settings"]
+
+HttpTransportName = Literal["httpx", "aiohttp"]
+
+
+class Settings(UserServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ORDER_SERVICE_", extra="ignore", populate_by_name=True
+    )
+
+    service_name: str = "order"
+    product_service_url: str = Field(
+        "http://localhost:8002", validation_alias="PRODUCT_SERVICE_URL"
+    )
+    product_service_secret: SecretStr = Field(
+        SecretStr(""), validation_alias="PRODUCT_SERVICE_SECRET"
+    )
+    # The transport under the httpx clients: httpx's own, or aiohttp's (faster under load).
+    http_transport: HttpTransportName = "httpx"
+    internal_retries: int = Field(2, ge=0, le=5)
+    # The reconciler: how often it runs, and how long a pending order (or an interrupted
+    # delete) is left alone before it is considered abandoned. The grace period must stay
+    # well above the longest saga step (timeout x attempts), so live requests are never
+    # reconciled under their feet.
+    reconciler_enabled: bool = True
+    reconcile_interval_seconds: float = Field(10.0, gt=0)
+    reconcile_grace_seconds: float = Field(30.0, gt=0)
+    reconcile_batch_size: int = Field(100, ge=1)
+    # Idempotency keys are remembered this long; a request meeting a key still in use
+    # waits this long for the first request's answer before giving up with 409.
+    idempotency_ttl_seconds: int = Field(24 * 3600, ge=1)
+    idempotency_wait_seconds: float = Field(15.0, ge=0)
+    # A delete meeting another delete of the same order waits this long for it.
+    delete_wait_seconds: float = Field(15.0, ge=0)
+    poll_interval_seconds: float = Field(0.05, gt=0)
+
+    def secret_fields(self) -> list[str]:
+        return [*super().secret_fields(), "product_service_secret"]

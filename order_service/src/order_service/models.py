@@ -1,0 +1,106 @@
+"""Tables of the order service: orders, their lines, and the idempotency keys of creates."""
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shop_common.db import NAMING_CONVENTION
+
+__all__ = ["Base", "IdempotencyKey", "Order", "OrderItem", "OrderStatus"]
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    # Internal only: a deleted order, kept for the stock accounting and never shown.
+    CANCELLED = "cancelled"
+
+
+_STATUSES = ", ".join(f"'{status.value}'" for status in OrderStatus)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Read server-set timestamps back with RETURNING instead of a lazy load.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        CheckConstraint("total >= 0", name="total_not_negative"),
+        Index("ix_orders_user_id_created_at", "user_id", "created_at", "id"),
+        Index("ix_orders_status_modified_at", "status", "modified_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID]
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING)
+    total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Set while a delete releases the order's stock (no row lock is held meanwhile);
+    # cleared if the release fails, and the order becomes `cancelled` when it succeeds.
+    delete_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    modified_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    items: Mapped[list["OrderItem"]] = relationship(
+        lazy="raise", order_by="OrderItem.position", cascade="all, delete-orphan"
+    )
+
+
+class OrderItem(Base):
+    """One line of an order; name and unit price are the snapshot the reservation returned."""
+
+    __tablename__ = "order_items"
+    __table_args__ = (
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+    )
+
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    # Empty and 0 until the order is confirmed with the product service's snapshot.
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    unit_price: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class IdempotencyKey(Base):
+    """A create request's `Idempotency-Key`, its body hash and, once final, its response."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID]
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,92 @@
+"""Request and response bodies of the order service."""
+
+import enum
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from shop_common.schemas import InputModel
+
+__all__ = [
+    "OrderCreate",
+    "OrderItemRead",
+    "OrderLine",
+    "OrderLineIn",
+    "OrderRead",
+    "StatusFilter",
+    "lines_hash",
+]
+
+Quantity = Annotated[int, Field(ge=1, le=1000, description="Units of the product (1..1000)")]
+
+
+class OrderLineIn(InputModel):
+    product_id: uuid.UUID
+    quantity: Quantity
+
+
+class OrderLine(BaseModel):
+    """One line as sent to the product service: lines of one product are merged."""
+
+    product_id: uuid.UUID
+    quantity: int
+
+
+class OrderCreate(InputModel):
+    """Either the single-product form (`product_id`, `quantity`) or `items`, never both."""
+
+    product_id: uuid.UUID | None = None
+    quantity: Quantity = 1
+    items: Annotated[list[OrderLineIn] | None, Field(min_length=1, max_length=50)] = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "OrderCreate":
+        single = self.product_id is not None or "quantity" in self.model_fields_set
+        if single and self.items is not None:
+            raise ValueError("Give either product_id and quantity, or items, not both")
+        if self.product_id is None and self.items is None:
+            raise ValueError("Give product_id (and optionally quantity), or items")
+        return self
+
+    def lines(self) -> list[OrderLine]:
+        """The order's lines, repeated products merged, in the order they first appear."""
+        if self.items is None:
+            assert self.product_id is not None  # noqa: S101 - guaranteed by _one_form
+            return [OrderLine(product_id=self.product_id, quantity=self.quantity)]
+        merged: dict[uuid.UUID, int] = {}
+        for item in self.items:
+            merged[item.product_id] = merged.get(item.product_id, 0) + item.quantity
+        return [OrderLine(product_id=pid, quantity=qty) for pid, qty in merged.items()]
+
+
+def lines_hash(lines: list[OrderLine]) -> str:
+    """A fingerprint of what was ordered: two bodies meaning the same order hash the same."""
+    canonical = sorted((str(line.product_id), line.quantity) for line in lines)
+    return hashlib.sha256(json.dumps(canonical).encode()).hexdigest()
+
+
+class OrderItemRead(BaseModel):
+    product_id: uuid.UUID
+    name: str = Field(description="Product name as reserved; empty until confirmed")
+    unit_price: int = Field(description="Price in cents as reserved; 0 until confirmed")
+    quantity: int
+
+
+class OrderRead(BaseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: Literal["pending", "confirmed", "failed"]
+    items: list[OrderItemRead]
+    total: int = Field(description="Sum of unit_price x quantity, in cents")
+    created_at: datetime
+    modified_at: datetime
+
+
+class StatusFilter(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"

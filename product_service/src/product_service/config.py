@@ -1,0 +1,17 @@
+"""Product service settings (`PRODUCT_SERVICE_*`, the user service's URL and secret, and the
+shared unprefixed ones)."""
+
+from pydantic_settings import SettingsConfigDict
+
+from shop_common.clients import UserServiceSettings
+
+__all__ = ["Settings"]
+
+
+class Settings(UserServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PRODUCT_SERVICE_", extra="ignore", populate_by_name=True
+    )
+
+    service_name: str = "product"
+    product_cache_ttl_seconds: int = 300

