@@ -21,7 +21,12 @@ from sqlalchemy.util import await_
 from shop_common.redis import JsonCache
 from product_service.schemas import ProductRead
 
-__all__ = ["ProductCache", "VersionedProduct"]
+__all__ = ["ProductCache", "VersionedProduct", "make_etag"]
+
+
+def make_etag(product_id: uuid.UUID, version: int) -> str:
+    """A strong ETag naming one version of one product."""
+    return f'"{product_id}-{version}"'
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class VersionedProduct:
 
     @property
     def etag(self) -> str:
-        return f'"{self.product.id}-{self.version}"'
+        return make_etag(self.product.id, self.version)
 
 
 class ProductCache:

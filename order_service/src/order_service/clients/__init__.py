@@ -1,0 +1,1 @@
+"""Typed HTTP clients of the services the order service calls."""

@@ -1,0 +1,199 @@
+"""All SQL of the order service."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from order_service.models import IdempotencyKey, Order, OrderItem, OrderStatus
+from order_service.schemas import OrderLine
+
+__all__ = [
+    "claim_abandoned_deletes",
+    "claim_stale_pending",
+    "create_order",
+    "delete_expired_key",
+    "forget_key",
+    "get_key",
+    "get_order",
+    "get_order_for_update",
+    "insert_key",
+    "link_key",
+    "list_orders",
+    "save_response",
+    "try_advisory_lock",
+]
+
+VISIBLE = Order.status != OrderStatus.CANCELLED
+
+
+async def create_order(
+    session: AsyncSession, *, user_id: uuid.UUID, lines: Sequence[OrderLine]
+) -> Order:
+    order = Order(user_id=user_id, status=OrderStatus.PENDING, total=0)
+    order.items = [
+        OrderItem(product_id=line.product_id, quantity=line.quantity, position=index)
+        for index, line in enumerate(lines)
+    ]
+    session.add(order)
+    await session.flush()
+    return order
+
+
+async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
+    result = await session.execute(
+        select(Order).where(Order.id == order_id).options(selectinload(Order.items))
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_order_for_update(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
+    """The order with its row locked until the transaction ends (never across an HTTP call)."""
+    result = await session.execute(
+        select(Order)
+        .where(Order.id == order_id)
+        .with_for_update(of=Order)
+        .options(selectinload(Order.items))
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_orders(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    status: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Order], int]:
+    """A page of the user's visible orders, newest first, and how many there are in all."""
+    conditions: list[ColumnElement[bool]] = [Order.user_id == user_id, VISIBLE]
+    if status is not None:
+        conditions.append(Order.status == status)
+    count = await session.scalar(select(func.count()).select_from(Order).where(*conditions))
+    result = await session.execute(
+        select(Order)
+        .where(*conditions)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .offset(offset)
+        .limit(limit)
+        .options(selectinload(Order.items))
+    )
+    return list(result.scalars()), int(count or 0)
+
+
+async def delete_expired_key(
+    session: AsyncSession, *, user_id: uuid.UUID, key: str, created_before: datetime
+) -> None:
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at < created_before,
+        )
+    )
+
+
+async def insert_key(
+    session: AsyncSession, *, user_id: uuid.UUID, key: str, request_hash: str
+) -> bool:
+    """Claim `key` for this user; False when another request holds it already.
+
+    A concurrent insert of the same key waits here until the other transaction ends.
+    """
+    result = await session.execute(
+        insert(IdempotencyKey)
+        .values(user_id=user_id, key=key, request_hash=request_hash)
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(IdempotencyKey.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def get_key(session: AsyncSession, *, user_id: uuid.UUID, key: str) -> IdempotencyKey | None:
+    result = await session.execute(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    )
+    return result.scalar_one_or_none()
+
+
+async def link_key(
+    session: AsyncSession, *, user_id: uuid.UUID, key: str, order_id: uuid.UUID
+) -> None:
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .values(order_id=order_id)
+    )
+
+
+async def save_response(
+    session: AsyncSession, *, order_id: uuid.UUID, status: int, body: dict[str, Any]
+) -> None:
+    """Remember the final answer given for the order's key, to replay it."""
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.order_id == order_id)
+        .values(response_status=status, response_body=body)
+    )
+
+
+async def forget_key(session: AsyncSession, *, order_id: uuid.UUID) -> None:
+    """Free the order's key when no final answer was given, so the client may retry with it."""
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.order_id == order_id, IdempotencyKey.response_status.is_(None)
+        )
+    )
+
+
+async def try_advisory_lock(session: AsyncSession, key: int) -> bool:
+    """A transaction-scoped advisory lock: True when this transaction got it."""
+    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
+
+
+async def claim_stale_pending(
+    session: AsyncSession, *, untouched_since: datetime, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Pending orders nobody touched since `untouched_since`; touched now so nobody else
+    claims them for another grace period. Rows locked by others are skipped."""
+    stale = (
+        select(Order.id)
+        .where(
+            Order.status == OrderStatus.PENDING,
+            Order.delete_requested_at.is_(None),
+            Order.modified_at < untouched_since,
+        )
+        .order_by(Order.modified_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.scalars(stale)).all())
+    if ids:
+        await session.execute(update(Order).where(Order.id.in_(ids)).values(modified_at=now))
+    return ids
+
+
+async def claim_abandoned_deletes(
+    session: AsyncSession, *, requested_before: datetime, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Deletes interrupted before they finished (a crash): claimed now to be finished."""
+    abandoned = (
+        select(Order.id)
+        .where(VISIBLE, Order.delete_requested_at < requested_before)
+        .order_by(Order.delete_requested_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.scalars(abandoned)).all())
+    if ids:
+        await session.execute(
+            update(Order).where(Order.id.in_(ids)).values(delete_requested_at=now)
+        )
+    return ids

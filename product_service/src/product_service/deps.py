@@ -1,0 +1,58 @@
+"""`Annotated` dependency aliases of the product service."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from product_service.cache import ProductCache
+from product_service.schemas import MAX_PRICE, ProductFilters, ProductSort
+from shop_common.errors import ValidationFailed
+from shop_common.schemas import Pagination, pagination
+
+__all__ = ["IfMatchHeader", "PaginationDep", "ProductCacheDep", "ProductFiltersDep"]
+
+
+def _product_cache(request: Request) -> ProductCache:
+    cache: ProductCache = request.app.state.product_cache
+    return cache
+
+
+Price = Annotated[int | None, Query(ge=0, le=MAX_PRICE, description="In cents")]
+
+
+def _product_filters(
+    q: Annotated[
+        str | None, Query(max_length=200, description="Name or description contains")
+    ] = None,
+    min_price: Price = None,
+    max_price: Price = None,
+    in_stock: Annotated[bool | None, Query(description="Only with (or without) stock")] = None,
+    creator_id: uuid.UUID | None = None,
+    sort: ProductSort = "-created_at",
+) -> ProductFilters:
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise ValidationFailed(
+            details=[{"loc": ["query", "max_price"], "msg": "max_price must be >= min_price"}]
+        )
+    return ProductFilters(
+        q=q or None,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        creator_id=creator_id,
+        sort=sort,
+    )
+
+
+ProductCacheDep = Annotated[ProductCache, Depends(_product_cache)]
+ProductFiltersDep = Annotated[ProductFilters, Depends(_product_filters)]
+PaginationDep = Annotated[Pagination, Depends(pagination)]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="An ETag from a read of this product; 412 when it changed since ('*' "
+        "matches any version)",
+    ),
+]

@@ -1,0 +1,142 @@
+"""Business rules of the product catalogue. Raises `AppError`s; flushes, never commits."""
+
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from product_service import repository
+from product_service.cache import ProductCache, VersionedProduct, make_etag
+from product_service.models import Product
+from product_service.schemas import ProductCreate, ProductFilters, ProductRead, ProductUpdate
+from shop_common.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from shop_common.schemas import Pagination
+
+__all__ = [
+    "ProductNotFound",
+    "create_product",
+    "delete_product",
+    "get_product",
+    "list_products",
+    "update_product",
+    "versioned",
+]
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+    message = "Product not found"
+
+
+def _name_taken() -> Conflict:
+    return Conflict("You already have a product with this name", code="product_name_taken")
+
+
+def versioned(product: Product) -> VersionedProduct:
+    return VersionedProduct(ProductRead.model_validate(product, from_attributes=True), product.version)
+
+
+async def create_product(
+    session: AsyncSession, *, creator_id: uuid.UUID, data: ProductCreate
+) -> VersionedProduct:
+    if await repository.name_taken(session, creator_id=creator_id, name=data.name):
+        raise _name_taken()
+    try:
+        product = await repository.create_product(session, creator_id=creator_id, data=data)
+    except IntegrityError as exc:  # a concurrent create with the same name won the race
+        raise _name_taken() from exc
+    return versioned(product)
+
+
+async def get_product(
+    session: AsyncSession, cache: ProductCache, *, product_id: uuid.UUID
+) -> VersionedProduct:
+    """The product, read through the cache."""
+    cached = await cache.get(product_id)
+    if cached is not None:
+        return cached
+    product = await repository.get_product(session, product_id)
+    if product is None:
+        raise ProductNotFound()
+    entry = versioned(product)
+    await cache.set(entry)
+    return entry
+
+
+async def list_products(
+    session: AsyncSession, *, filters: ProductFilters, page: Pagination
+) -> tuple[list[ProductRead], int]:
+    """One page of the products matching `filters`, and how many match in all."""
+    products = await repository.list_products(
+        session, filters=filters, offset=page.offset, limit=page.limit
+    )
+    count = await repository.count_products(session, filters=filters)
+    return [ProductRead.model_validate(p, from_attributes=True) for p in products], count
+
+
+async def update_product(
+    session: AsyncSession,
+    cache: ProductCache,
+    *,
+    product_id: uuid.UUID,
+    user_id: uuid.UUID,
+    data: ProductUpdate,
+    if_match: str | None,
+) -> VersionedProduct:
+    await cache.invalidate(session, [product_id])
+    product = await _editable(session, product_id=product_id, user_id=user_id, if_match=if_match)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("name", product.name) != product.name and await repository.name_taken(
+        session, creator_id=user_id, name=changes["name"], exclude_id=product.id
+    ):
+        raise _name_taken()
+    for field, value in changes.items():
+        setattr(product, field, value)
+    product.version += 1
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise _name_taken() from exc
+    return versioned(product)
+
+
+async def delete_product(
+    session: AsyncSession,
+    cache: ProductCache,
+    *,
+    product_id: uuid.UUID,
+    user_id: uuid.UUID,
+    if_match: str | None,
+) -> None:
+    """Delete the product; reservations keep their own snapshot of it."""
+    await cache.invalidate(session, [product_id])
+    product = await _editable(session, product_id=product_id, user_id=user_id, if_match=if_match)
+    await repository.delete_product(session, product)
+
+
+async def _editable(
+    session: AsyncSession, *, product_id: uuid.UUID, user_id: uuid.UUID, if_match: str | None
+) -> Product:
+    """The product, locked, once it exists (404), is the user's (403) and is unchanged (412)."""
+    product = await repository.get_product_for_update(session, product_id)
+    if product is None:
+        raise ProductNotFound()
+    if product.creator_id != user_id:
+        raise Forbidden("Only the product's creator can change it", code="not_product_owner")
+    if not _etag_matches(if_match, make_etag(product.id, product.version)):
+        raise PreconditionFailed(
+            "The product changed since you read it; fetch it again and retry",
+            code="precondition_failed",
+        )
+    return product
+
+
+def _etag_matches(if_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-Match: absent or `*` matches; otherwise any listed tag equal to ours.
+
+    A `W/` prefix is ignored: our tag names one exact version, so weak and strong agree.
+    """
+    if if_match is None:
+        return True
+    tags = [tag.strip() for tag in if_match.split(",")]
+    return any(tag == "*" or tag.removeprefix("W/") == etag for tag in tags)
