@@ -37,8 +37,8 @@ async def _ping_database(request: Request) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-@ops_router.get("/ready/", summary="Readiness: database and Redis answer")
-async def ready(request: Request) -> JSONResponse:
+async def _dependency_checks(request: Request) -> dict[str, str]:
+    """Ping the database and Redis and publish the outcome as `dependency_up`."""
     service = request.app.state.settings.service_name
     checks = {
         "database": await _check("database", _ping_database(request)),
@@ -46,6 +46,12 @@ async def ready(request: Request) -> JSONResponse:
     }
     for name, result in checks.items():
         DEPENDENCY_UP.labels(service, name).set(1 if result == "ok" else 0)
+    return checks
+
+
+@ops_router.get("/ready/", summary="Readiness: database and Redis answer")
+async def ready(request: Request) -> JSONResponse:
+    checks = await _dependency_checks(request)
     if all(result == "ok" for result in checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
     return JSONResponse(
@@ -65,4 +71,5 @@ async def metrics(request: Request) -> Any:
     service = request.app.state.settings.service_name
     DB_POOL_IN_USE.labels(service).set(db.checked_out())
     DB_POOL_MAX.labels(service).set(db.pool_max)
+    await _dependency_checks(request)  # so a scrape alone keeps `dependency_up` current
     return metrics_response(request)

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_
 
-from shop_common.redis import JsonCache
 from product_service.schemas import ProductRead
+from shop_common.redis import JsonCache
 
 __all__ = ["ProductCache", "VersionedProduct", "make_etag"]
 

@@ -33,7 +33,8 @@ def _name_taken() -> Conflict:
 
 
 def versioned(product: Product) -> VersionedProduct:
-    return VersionedProduct(ProductRead.model_validate(product, from_attributes=True), product.version)
+    read = ProductRead.model_validate(product, from_attributes=True)
+    return VersionedProduct(read, product.version)
 
 
 async def create_product(

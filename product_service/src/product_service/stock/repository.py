@@ -9,8 +9,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,7 +88,8 @@ async def move_stock(session: AsyncSession, deltas: Mapping[uuid.UUID, int]) -> 
 
     Rows are updated in id order, the order every lock here is taken in.
     """
-    products = Product.__table__
+    # The Core table: an executemany of one UPDATE, not an ORM bulk update by primary key.
+    products = cast(Table, Product.__table__)
     statement = (
         update(products)
         .where(products.c.id == bindparam("product_id"))

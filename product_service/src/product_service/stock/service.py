@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.cache import ProductCache
+from product_service.service import ProductNotFound
 from product_service.stock import repository
 from product_service.stock.repository import StockRow
 from product_service.stock.schemas import ReservationRead, ReservedItem, ReserveRequest
-from shop_common.errors import Conflict, NotFound
+from shop_common.errors import Conflict
 from shop_common.metrics import STOCK_RESERVATIONS
 
 __all__ = ["release", "reserve"]
@@ -60,9 +61,8 @@ def _check_all_exist(wanted: Mapping[uuid.UUID, int], locked: Mapping[uuid.UUID,
     missing = [pid for pid in wanted if pid not in locked]
     if missing:
         _count("not_found")
-        raise NotFound(
+        raise ProductNotFound(
             "Unknown product" + ("s" if len(missing) > 1 else ""),
-            code="product_not_found",
             details=[{"product_id": str(pid)} for pid in missing],
         )
 

@@ -1,0 +1,253 @@
+"""Business rules of the order service, one database step per function.
+
+Each function runs inside one transaction it is given and only flushes. The saga and the
+reconciler (`saga.py`, `reconciler.py`) chain these steps with product-service calls in
+between, committing after each; reads run in the request's own transaction.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_service import repository
+from order_service.clients.product import Reservation
+from order_service.models import Order, OrderStatus
+from order_service.schemas import OrderLine, OrderRead, StatusFilter, lines_hash
+from shop_common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
+from shop_common.schemas import ListResponse, Pagination
+
+__all__ = [
+    "CREATED_MESSAGE",
+    "Replay",
+    "ReplayedError",
+    "Started",
+    "abort_delete",
+    "check_reservation",
+    "claim_delete",
+    "confirm_order",
+    "fail_order",
+    "finish_delete",
+    "forget_key",
+    "get_order",
+    "list_orders",
+    "start_order",
+]
+
+CREATED_MESSAGE = "Order created successfully"
+
+
+@dataclass(frozen=True)
+class Started:
+    """A new pending order, committed before its stock is reserved."""
+
+    order_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The final answer already given to a request with the same idempotency key."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+class ReplayedError(AppError):
+    """An error answer given before under the same idempotency key, given again."""
+
+    def __init__(self, replay: Replay) -> None:
+        super().__init__(
+            replay.body.get("message"),
+            code=replay.body.get("code"),
+            details=replay.body.get("details"),
+        )
+        self.status_code = replay.status_code
+
+
+def order_read(order: Order) -> OrderRead:
+    return OrderRead.model_validate(order, from_attributes=True)
+
+
+def _error_body(error: AppError) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": error.message, "code": error.code}
+    if error.details:
+        body["details"] = error.details
+    return body
+
+
+def _not_found() -> NotFound:
+    return NotFound("Order not found", code="order_not_found")
+
+
+def _visible_to(order: Order | None, user_id: uuid.UUID) -> Order:
+    """The order if `user_id` may see it; someone else's order does not exist for them."""
+    if order is None or order.user_id != user_id or order.status == OrderStatus.CANCELLED:
+        raise _not_found()
+    return order
+
+
+async def start_order(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    lines: Sequence[OrderLine],
+    key: str | None,
+    now: datetime,
+    key_ttl_seconds: int,
+) -> Started | Replay | None:
+    """Write the pending order, claiming `key` for it; a replay when the key has an answer;
+    None while another request holding the key is still running."""
+    if key is None:
+        order = await repository.create_order(session, user_id=user_id, lines=lines)
+        return Started(order.id)
+    expired = now - timedelta(seconds=key_ttl_seconds)
+    await repository.delete_expired_key(session, user_id=user_id, key=key, created_before=expired)
+    request_hash = lines_hash(list(lines))
+    if await repository.insert_key(session, user_id=user_id, key=key, request_hash=request_hash):
+        order = await repository.create_order(session, user_id=user_id, lines=lines)
+        await repository.link_key(session, user_id=user_id, key=key, order_id=order.id)
+        return Started(order.id)
+    return await _answer_for_key(session, user_id=user_id, key=key, request_hash=request_hash)
+
+
+async def _answer_for_key(
+    session: AsyncSession, *, user_id: uuid.UUID, key: str, request_hash: str
+) -> Replay | None:
+    record = await repository.get_key(session, user_id=user_id, key=key)
+    if record is None:  # freed since our insert: the caller tries again
+        return None
+    if record.request_hash != request_hash:
+        raise ValidationFailed(
+            "This Idempotency-Key was used with another request body",
+            code="idempotency_key_reused",
+            details=[
+                {"loc": ["header", "Idempotency-Key"], "msg": "Key already used for another order"}
+            ],
+        )
+    if record.response_status is None or record.response_body is None:
+        return None
+    return Replay(record.response_status, record.response_body)
+
+
+def check_reservation(lines: Sequence[OrderLine], reservation: Reservation) -> None:
+    """Refuse a reservation that is not exactly what was asked (a product-service bug)."""
+    asked = {(line.product_id, line.quantity) for line in lines}
+    got = {(item.product_id, item.quantity) for item in reservation.items}
+    if asked != got or len(reservation.items) != len(lines):
+        raise ServiceUnavailable(
+            "The product service reserved something else than was ordered",
+            code="product_service_unavailable",
+        )
+
+
+async def confirm_order(
+    session: AsyncSession, *, order_id: uuid.UUID, reservation: Reservation
+) -> OrderRead | None:
+    """Confirm the pending order with the reserved price snapshot; None when it is no longer
+    pending (reconciled or deleted meanwhile), in which case the reservation must go back."""
+    order = await repository.get_order_for_update(session, order_id)
+    if order is None or order.status != OrderStatus.PENDING or order.delete_requested_at:
+        return None
+    reserved = {item.product_id: item for item in reservation.items}
+    for line in order.items:
+        line.name = reserved[line.product_id].name
+        line.unit_price = reserved[line.product_id].unit_price
+    order.total = sum(line.unit_price * line.quantity for line in order.items)
+    order.status = OrderStatus.CONFIRMED
+    await session.flush()
+    read = order_read(order)
+    body = {"message": CREATED_MESSAGE, "data": read.model_dump(mode="json")}
+    await repository.save_response(session, order_id=order_id, status=201, body=body)
+    return read
+
+
+async def fail_order(session: AsyncSession, *, order_id: uuid.UUID, error: AppError) -> bool:
+    """Mark a pending order failed, its client answered with `error`; False if not pending.
+
+    A 4xx answer is final and replayed for the same key; after a 503 the key is freed so
+    the client may retry with it.
+    """
+    order = await repository.get_order_for_update(session, order_id)
+    if order is None or order.status != OrderStatus.PENDING or order.delete_requested_at:
+        return False
+    order.status = OrderStatus.FAILED
+    await session.flush()
+    if error.status_code < 500:
+        await repository.save_response(
+            session, order_id=order_id, status=error.status_code, body=_error_body(error)
+        )
+    else:
+        await repository.forget_key(session, order_id=order_id)
+    return True
+
+
+async def forget_key(session: AsyncSession, *, order_id: uuid.UUID) -> None:
+    await repository.forget_key(session, order_id=order_id)
+
+
+async def get_order(session: AsyncSession, *, user_id: uuid.UUID, order_id: uuid.UUID) -> OrderRead:
+    order = _visible_to(await repository.get_order(session, order_id), user_id)
+    return order_read(order)
+
+
+async def list_orders(
+    session: AsyncSession, *, user_id: uuid.UUID, status: StatusFilter | None, page: Pagination
+) -> ListResponse[OrderRead]:
+    orders, count = await repository.list_orders(
+        session,
+        user_id=user_id,
+        status=status.value if status else None,
+        offset=page.offset,
+        limit=page.limit,
+    )
+    return ListResponse(
+        results=[order_read(o) for o in orders], count=count, offset=page.offset, limit=page.limit
+    )
+
+
+async def claim_delete(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    order_id: uuid.UUID,
+    now: datetime,
+    grace_seconds: float,
+) -> bool:
+    """Mark the order as being deleted (row locked only for this step); False while another
+    delete of it is running. A delete interrupted longer than the grace period is taken over.
+    """
+    order = _visible_to(await repository.get_order_for_update(session, order_id), user_id)
+    fresh = now - timedelta(seconds=grace_seconds)
+    if order.delete_requested_at is not None and order.delete_requested_at > fresh:
+        return False
+    if order.status == OrderStatus.PENDING and order.modified_at > fresh:
+        # Its create may still be reserving stock: releasing now could miss that stock.
+        raise ServiceUnavailable(
+            "The order is still being placed, try again shortly",
+            code="order_in_progress",
+            headers={"Retry-After": str(max(1, round(grace_seconds)))},
+        )
+    order.delete_requested_at = now
+    await session.flush()
+    return True
+
+
+async def finish_delete(session: AsyncSession, *, order_id: uuid.UUID) -> bool:
+    """The stock is back: the order becomes `cancelled`. False if it was already."""
+    order = await repository.get_order_for_update(session, order_id)
+    if order is None or order.status == OrderStatus.CANCELLED:
+        return False
+    order.status = OrderStatus.CANCELLED
+    await session.flush()
+    return True
+
+
+async def abort_delete(session: AsyncSession, *, order_id: uuid.UUID, claimed_at: datetime) -> None:
+    """The stock could not be released: the order stays as it was (unless taken over)."""
+    order = await repository.get_order_for_update(session, order_id)
+    if order is not None and order.delete_requested_at == claimed_at:
+        order.delete_requested_at = None
+        await session.flush()
