@@ -16,7 +16,7 @@ from shop_common.db import Database
 from shop_common.errors import install_error_handlers
 from shop_common.health import ops_router
 from shop_common.logs import RequestIdMiddleware, configure_logging
-from shop_common.metrics import MetricsMiddleware
+from shop_common.metrics import MetricsMiddleware, initialise_series
 from shop_common.rate_limit import RateLimiter, RateLimitHeadersMiddleware
 from shop_common.redis import create_redis
 from shop_common.settings import ServiceSettings
@@ -56,6 +56,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        initialise_series(settings.service_name)
         app.state.db = Database(
             settings.database_url,
             pool_size=settings.db_pool_size,

@@ -38,6 +38,7 @@ __all__ = [
     "RATE_LIMIT_REJECTED",
     "STOCK_RESERVATIONS",
     "MetricsMiddleware",
+    "initialise_series",
     "metrics_response",
     "route_label",
 ]
@@ -99,8 +100,20 @@ DEPENDENCY_UP = Gauge(
     "dependency_up",
     "1 when the dependency answered the last readiness check",
     ["service", "dependency"],
-    multiprocess_mode="livemin",
+    multiprocess_mode="livemostrecent",
 )
+RATE_LIMIT_BUCKETS = ("default", "auth", "login_account", "write")
+
+
+def initialise_series(service: str) -> None:
+    """Create this process's series at zero so every metric is exported from the start
+    (in multiprocess mode a series exists only once a worker has touched it)."""
+    HTTP_IN_PROGRESS.labels(service)
+    RATE_LIMIT_BACKEND_ERRORS.labels(service)
+    DB_POOL_IN_USE.labels(service)
+    DB_POOL_MAX.labels(service)
+    for bucket in RATE_LIMIT_BUCKETS:
+        RATE_LIMIT_REJECTED.labels(service, bucket)
 
 
 def route_label(scope: Scope) -> str:

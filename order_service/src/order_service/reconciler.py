@@ -1,0 +1,136 @@
+"""The reconciler: finishes what a crash or an outage left half done, so no stock is lost.
+
+Every `reconcile_interval_seconds` each replica runs `reconcile_once`:
+- a `pending` order untouched for `reconcile_grace_seconds` (its create died between
+  steps, or could not release after a product-service failure) gets its stock released
+  (idempotent, harmless if nothing was reserved) and becomes `failed`;
+- a delete interrupted for as long (its process died) is finished: release, `cancelled`.
+
+Replicas do not race: the claiming transaction takes a PostgreSQL advisory lock
+(`pg_try_advisory_xact_lock`; a replica that misses it skips this round) and locks the
+candidate rows `FOR UPDATE SKIP LOCKED`. Claimed orders are stamped with the claim time,
+so no one picks them up again for a grace period, and the claim is committed before any
+HTTP call is made. A release that fails is counted and retried a grace period later.
+"""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from order_service import repository, service
+from order_service.context import OrderContext, transaction
+from order_service.models import OrderStatus
+from order_service.saga import count_order
+from shop_common.errors import AppError, ServiceUnavailable
+from shop_common.metrics import ORDERS_RECONCILED
+
+__all__ = ["ADVISORY_LOCK_KEY", "ReconcileReport", "reconcile_once", "run_reconciler"]
+
+logger = logging.getLogger(__name__)
+# An arbitrary constant naming "the order reconciler" among advisory locks.
+ADVISORY_LOCK_KEY = 0x0_5E_0D_E2_2E_C0
+
+
+@dataclass
+class ReconcileReport:
+    released: list[uuid.UUID] = field(default_factory=list)
+    errors: list[uuid.UUID] = field(default_factory=list)
+    # True when another replica held the lock and this round did nothing.
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    pending: list[uuid.UUID]
+    deletes: list[uuid.UUID]
+
+
+async def _claim(ctx: OrderContext, now: datetime) -> _Claimed | None:
+    cutoff = now - timedelta(seconds=ctx.settings.reconcile_grace_seconds)
+    limit = ctx.settings.reconcile_batch_size
+    async with transaction(ctx) as session:
+        if not await repository.try_advisory_lock(session, ADVISORY_LOCK_KEY):
+            return None
+        pending = await repository.claim_stale_pending(
+            session, untouched_since=cutoff, now=now, limit=limit
+        )
+        deletes = await repository.claim_abandoned_deletes(
+            session, requested_before=cutoff, now=now, limit=limit
+        )
+    return _Claimed(pending, deletes)
+
+
+async def _release(ctx: OrderContext, order_id: uuid.UUID, report: ReconcileReport) -> bool:
+    try:
+        await ctx.products.release(order_id)
+    except AppError as exc:
+        logger.warning("reconciler could not release order %s: %s", order_id, exc.message)
+        ORDERS_RECONCILED.labels("order", "error").inc()
+        report.errors.append(order_id)
+        return False
+    ORDERS_RECONCILED.labels("order", "released").inc()
+    report.released.append(order_id)
+    return True
+
+
+async def _settle_pending(ctx: OrderContext, order_id: uuid.UUID, report: ReconcileReport) -> None:
+    if not await _release(ctx, order_id, report):
+        return
+    abandoned = ServiceUnavailable("The order was abandoned before it was confirmed")
+    async with transaction(ctx) as session:
+        failed = await service.fail_order(session, order_id=order_id, error=abandoned)
+    if failed:
+        count_order(OrderStatus.FAILED)
+
+
+async def _settle_delete(ctx: OrderContext, order_id: uuid.UUID, report: ReconcileReport) -> None:
+    if not await _release(ctx, order_id, report):
+        return
+    async with transaction(ctx) as session:
+        cancelled = await service.finish_delete(session, order_id=order_id)
+    if cancelled:
+        count_order(OrderStatus.CANCELLED)
+
+
+async def reconcile_once(ctx: OrderContext, *, now: datetime | None = None) -> ReconcileReport:
+    """One round: release and settle what was abandoned before `now` minus the grace."""
+    claimed = await _claim(ctx, now or datetime.now(UTC))
+    if claimed is None:
+        return ReconcileReport(skipped=True)
+    report = ReconcileReport()
+    for order_id in claimed.pending:
+        await _settle_pending(ctx, order_id, report)
+    for order_id in claimed.deletes:
+        await _settle_delete(ctx, order_id, report)
+    if report.released or report.errors:
+        logger.info(
+            "reconciled %d order(s), %d release(s) failed",
+            len(report.released),
+            len(report.errors),
+        )
+    return report
+
+
+async def _loop(ctx: OrderContext) -> None:
+    while True:
+        await asyncio.sleep(ctx.settings.reconcile_interval_seconds)
+        try:
+            await reconcile_once(ctx)
+        except Exception:  # a bad round (database down...) must not end the loop
+            logger.exception("reconciler round failed")
+
+
+@asynccontextmanager
+async def run_reconciler(ctx: OrderContext) -> AsyncIterator[asyncio.Task[None]]:
+    """Run the reconciler loop in the background until the block ends."""
+    task = asyncio.create_task(_loop(ctx), name="order-reconciler")
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,168 @@
+"""Placing and deleting an order: database steps and product-service calls, in turn.
+
+Create (architecture.md, "a saga without a broker"):
+1. the order is written `pending` (with its idempotency key) and committed;
+2. `reserve` on the product service, idempotent per order id, so retried on failure;
+3. the order becomes `confirmed` with the price snapshot, committed.
+On 404/409 the order becomes `failed` and the client gets that error. On a timeout or
+5xx the stock is released (idempotent) and the order marked `failed`; if the release
+fails too the order stays `pending` for the reconciler. Either way the client gets 503.
+
+Delete: the row is locked only to mark the delete, then the stock is released with no
+lock or transaction open, then the order becomes `cancelled`; if the release fails the
+mark is removed and the order stays as it was.
+
+No step holds a row lock or an open transaction across an HTTP call.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from order_service import service
+from order_service.context import OrderContext, transaction
+from order_service.models import OrderStatus
+from order_service.schemas import OrderLine, OrderRead
+from shop_common.errors import AppError, Conflict, NotFound, ServiceUnavailable
+from shop_common.metrics import ORDERS
+
+__all__ = ["create_order", "delete_order"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def count_order(status: str) -> None:
+    ORDERS.labels("order", status).inc()
+
+
+async def _poll(
+    ctx: OrderContext, attempt: Callable[[], Awaitable[T | None]], wait_seconds: float
+) -> T | None:
+    """Run `attempt` until it returns something or `wait_seconds` have passed."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        result = await attempt()
+        if result is not None or time.monotonic() >= deadline:
+            return result
+        await asyncio.sleep(ctx.settings.poll_interval_seconds)
+
+
+async def _start(
+    ctx: OrderContext, *, user_id: uuid.UUID, lines: Sequence[OrderLine], key: str | None
+) -> service.Started | service.Replay:
+    async def attempt() -> service.Started | service.Replay | None:
+        async with transaction(ctx) as session:
+            return await service.start_order(
+                session,
+                user_id=user_id,
+                lines=lines,
+                key=key,
+                now=datetime.now(UTC),
+                key_ttl_seconds=ctx.settings.idempotency_ttl_seconds,
+            )
+
+    started = await _poll(ctx, attempt, ctx.settings.idempotency_wait_seconds)
+    if started is None:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed",
+            code="idempotency_in_progress",
+        )
+    if isinstance(started, service.Started):
+        count_order(OrderStatus.PENDING)
+    return started
+
+
+async def create_order(
+    ctx: OrderContext, *, user_id: uuid.UUID, lines: Sequence[OrderLine], key: str | None
+) -> service.Replay | OrderRead:
+    """Place the order; a `Replay` when the idempotency key was answered already."""
+    started = await _start(ctx, user_id=user_id, lines=lines, key=key)
+    if isinstance(started, service.Replay):
+        return started
+    order_id = started.order_id
+    try:
+        reservation = await ctx.products.reserve(
+            order_id, [(line.product_id, line.quantity) for line in lines]
+        )
+        service.check_reservation(lines, reservation)
+    except (NotFound, Conflict) as exc:
+        await _fail(ctx, order_id, exc)
+        raise
+    except AppError as exc:  # timeout, 5xx, refused secret: the stock may have been taken
+        await _release_and_fail(ctx, order_id, exc)
+        raise
+    async with transaction(ctx) as session:
+        confirmed = await service.confirm_order(
+            session, order_id=order_id, reservation=reservation
+        )
+    if confirmed is None:  # reconciled or deleted meanwhile: give the stock back
+        error = ServiceUnavailable("The order expired while being placed, try again")
+        await _release_and_fail(ctx, order_id, error)
+        raise error
+    count_order(OrderStatus.CONFIRMED)
+    return confirmed
+
+
+async def _fail(ctx: OrderContext, order_id: uuid.UUID, error: AppError) -> None:
+    async with transaction(ctx) as session:
+        failed = await service.fail_order(session, order_id=order_id, error=error)
+    if failed:
+        count_order(OrderStatus.FAILED)
+
+
+async def _release_and_fail(ctx: OrderContext, order_id: uuid.UUID, error: AppError) -> None:
+    """Give back whatever the reservation may have taken, then fail the order; if the
+    release fails too, the order stays `pending` and the reconciler releases it later."""
+    try:
+        await ctx.products.release(order_id)
+    except AppError as exc:
+        logger.warning("order %s left pending for the reconciler: %s", order_id, exc.message)
+        async with transaction(ctx) as session:
+            await service.forget_key(session, order_id=order_id)
+        return
+    await _fail(ctx, order_id, error)
+
+
+async def delete_order(ctx: OrderContext, *, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
+    """Release the order's stock and cancel it; 503 and no change when the release fails."""
+    claimed_at = await _claim_delete(ctx, user_id=user_id, order_id=order_id)
+    try:
+        await ctx.products.release(order_id)
+    except AppError:
+        async with transaction(ctx) as session:
+            await service.abort_delete(session, order_id=order_id, claimed_at=claimed_at)
+        raise
+    async with transaction(ctx) as session:
+        cancelled = await service.finish_delete(session, order_id=order_id)
+    if cancelled:
+        count_order(OrderStatus.CANCELLED)
+
+
+async def _claim_delete(ctx: OrderContext, *, user_id: uuid.UUID, order_id: uuid.UUID) -> datetime:
+    """Mark the delete; while another delete of the order runs, wait for it to end (then
+    this one sees the order gone, 404, or claims it if that delete failed)."""
+
+    async def attempt() -> datetime | None:
+        now = datetime.now(UTC)
+        async with transaction(ctx) as session:
+            claimed = await service.claim_delete(
+                session,
+                user_id=user_id,
+                order_id=order_id,
+                now=now,
+                grace_seconds=ctx.settings.reconcile_grace_seconds,
+            )
+        return now if claimed else None
+
+    claimed_at = await _poll(ctx, attempt, ctx.settings.delete_wait_seconds)
+    if claimed_at is None:
+        raise ServiceUnavailable(
+            "The order is being deleted by another request, try again shortly",
+            code="order_delete_in_progress",
+        )
+    return claimed_at
