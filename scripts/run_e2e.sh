@@ -8,6 +8,8 @@
 #   USER_URL / PRODUCT_URL / ORDER_URL  override the URLs of postman/local.postman_environment.json
 #   NEWMAN                              newman binary to use (default: on PATH, else installed
 #                                       with npm under .run/node)
+#   E2E_WAIT_SECONDS                    how long to wait for the three /health-check/ to answer
+#                                       before running (default 30; 0 = do not wait)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,7 +37,26 @@ find_newman() {
     fi
 }
 
+# Services started a moment ago may still be booting: give them a little time.
+wait_until_up() {
+    local url=$1 deadline=$((SECONDS + ${E2E_WAIT_SECONDS:-30}))
+    until curl -fs -o /dev/null --max-time 2 "$url/health-check/"; do
+        if ((SECONDS >= deadline)); then
+            echo "run_e2e: $url/health-check/ does not answer (start the services with ./run_services.sh)" >&2
+            return 1
+        fi
+        sleep 1
+    done
+}
+
 newman_bin=$(find_newman)
+
+if [[ "${E2E_WAIT_SECONDS:-30}" != 0 ]] && command -v curl >/dev/null 2>&1; then
+    for url in "${USER_URL:-http://localhost:8001}" "${PRODUCT_URL:-http://localhost:8002}" \
+        "${ORDER_URL:-http://localhost:8003}"; do
+        wait_until_up "$url"
+    done
+fi
 
 args=(run "$collection" -e "$environment" --bail)
 if [[ -n "${USER_URL:-}" ]]; then args+=(--env-var "user_url=$USER_URL"); fi

@@ -79,6 +79,8 @@ async def test_cors_gives_other_origins_nothing(client: httpx.AsyncClient) -> No
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
     )
     assert "Access-Control-Allow-Origin" not in preflight.headers
+    assert preflight.status_code == 400
+    assert preflight.json()["code"] == "cors_refused"
     simple = await client.get("/health-check/", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in simple.headers
 

@@ -11,9 +11,11 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from shop_common.db import Database
-from shop_common.errors import install_error_handlers
+from shop_common.errors import error_response, install_error_handlers
 from shop_common.health import ops_router
 from shop_common.logs import RequestIdMiddleware, configure_logging
 from shop_common.metrics import MetricsMiddleware, initialise_series
@@ -42,6 +44,21 @@ CORS_EXPOSED_HEADERS = [
     "ETag",
     "Location",
 ]
+
+
+class EnvelopeCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, with refused preflights answered in the error envelope."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        headers = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        }
+        return error_response(400, bytes(response.body).decode(), "cors_refused", headers=headers)
 
 
 def create_service_app(
@@ -89,7 +106,7 @@ def create_service_app(
     # Starlette runs the last-added middleware first.
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
-        CORSMiddleware,
+        EnvelopeCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=CORS_ALLOWED_HEADERS,

@@ -57,7 +57,9 @@ class Order(Base):
     total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Set while a delete releases the order's stock (no row lock is held meanwhile);
     # cleared if the release fails, and the order becomes `cancelled` when it succeeds.
-    delete_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delete_requested_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     modified_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -103,4 +105,6 @@ class IdempotencyKey(Base):
     )
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )

@@ -4,7 +4,8 @@ Every `reconcile_interval_seconds` each replica runs `reconcile_once`:
 - a `pending` order untouched for `reconcile_grace_seconds` (its create died between
   steps, or could not release after a product-service failure) gets its stock released
   (idempotent, harmless if nothing was reserved) and becomes `failed`;
-- a delete interrupted for as long (its process died) is finished: release, `cancelled`.
+- a delete interrupted for as long (its process died) is finished: release, `cancelled`;
+- idempotency keys past their time to live are forgotten.
 
 Replicas do not race: the claiming transaction takes a PostgreSQL advisory lock
 (`pg_try_advisory_xact_lock`; a replica that misses it skips this round) and locks the
@@ -61,6 +62,8 @@ async def _claim(ctx: OrderContext, now: datetime) -> _Claimed | None:
         deletes = await repository.claim_abandoned_deletes(
             session, requested_before=cutoff, now=now, limit=limit
         )
+        expired = now - timedelta(seconds=ctx.settings.idempotency_ttl_seconds)
+        await repository.purge_expired_keys(session, created_before=expired)
     return _Claimed(pending, deletes)
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "insert_key",
     "link_key",
     "list_orders",
+    "purge_expired_keys",
     "save_response",
     "try_advisory_lock",
 ]
@@ -98,6 +99,13 @@ async def delete_expired_key(
             IdempotencyKey.created_at < created_before,
         )
     )
+
+
+async def purge_expired_keys(session: AsyncSession, *, created_before: datetime) -> int:
+    result = await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < created_before)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def insert_key(

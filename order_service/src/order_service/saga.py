@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -30,10 +31,17 @@ from order_service.schemas import OrderLine, OrderRead
 from shop_common.errors import AppError, Conflict, NotFound, ServiceUnavailable
 from shop_common.metrics import ORDERS
 
-__all__ = ["create_order", "delete_order"]
+__all__ = ["Placed", "count_order", "create_order", "delete_order"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: OrderRead
+    # True when this is the answer a request with the same idempotency key got before.
+    replayed: bool = False
 
 
 def count_order(status: str) -> None:
@@ -41,9 +49,9 @@ def count_order(status: str) -> None:
 
 
 async def _poll(
-    ctx: OrderContext, attempt: Callable[[], Awaitable[T | None]], wait_seconds: float
-) -> T | None:
-    """Run `attempt` until it returns something or `wait_seconds` have passed."""
+    ctx: OrderContext, attempt: Callable[[], Awaitable[T]], wait_seconds: float
+) -> T:
+    """Run `attempt` until it returns something else than None or `wait_seconds` passed."""
     deadline = time.monotonic() + wait_seconds
     while True:
         result = await attempt()
@@ -79,11 +87,11 @@ async def _start(
 
 async def create_order(
     ctx: OrderContext, *, user_id: uuid.UUID, lines: Sequence[OrderLine], key: str | None
-) -> service.Replay | OrderRead:
-    """Place the order; a `Replay` when the idempotency key was answered already."""
+) -> Placed:
+    """Place the order, or give again the answer its idempotency key already got."""
     started = await _start(ctx, user_id=user_id, lines=lines, key=key)
     if isinstance(started, service.Replay):
-        return started
+        return Placed(service.replayed_order(started), replayed=True)
     order_id = started.order_id
     try:
         reservation = await ctx.products.reserve(
@@ -97,15 +105,13 @@ async def create_order(
         await _release_and_fail(ctx, order_id, exc)
         raise
     async with transaction(ctx) as session:
-        confirmed = await service.confirm_order(
-            session, order_id=order_id, reservation=reservation
-        )
+        confirmed = await service.confirm_order(session, order_id=order_id, reservation=reservation)
     if confirmed is None:  # reconciled or deleted meanwhile: give the stock back
         error = ServiceUnavailable("The order expired while being placed, try again")
         await _release_and_fail(ctx, order_id, error)
         raise error
     count_order(OrderStatus.CONFIRMED)
-    return confirmed
+    return Placed(confirmed)
 
 
 async def _fail(ctx: OrderContext, order_id: uuid.UUID, error: AppError) -> None:

@@ -22,6 +22,7 @@ from shop_common.schemas import ListResponse, Pagination
 
 __all__ = [
     "CREATED_MESSAGE",
+    "REPLAYED_HEADER",
     "Replay",
     "ReplayedError",
     "Started",
@@ -34,10 +35,12 @@ __all__ = [
     "forget_key",
     "get_order",
     "list_orders",
+    "replayed_order",
     "start_order",
 ]
 
 CREATED_MESSAGE = "Order created successfully"
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,16 @@ class ReplayedError(AppError):
             replay.body.get("message"),
             code=replay.body.get("code"),
             details=replay.body.get("details"),
+            headers={REPLAYED_HEADER: "true"},
         )
         self.status_code = replay.status_code
+
+
+def replayed_order(replay: Replay) -> OrderRead:
+    """The order of a replayed 201, or the replayed error raised again."""
+    if replay.status_code != 201:
+        raise ReplayedError(replay)
+    return OrderRead.model_validate(replay.body["data"])
 
 
 def order_read(order: Order) -> OrderRead:

@@ -1,0 +1,92 @@
+"""Routes of the order service: thin wrappers that parse, call the saga or service, and wrap."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Query, Response
+
+from order_service import saga, service
+from order_service.deps import IdempotencyKeyDep, OrderContextDep
+from order_service.schemas import OrderCreate, OrderRead, StatusFilter
+from shop_common.clients import CurrentUserDep, WriterDep
+from shop_common.db import SessionDep
+from shop_common.rate_limit import rate_limit
+from shop_common.routing import ShopRouter
+from shop_common.schemas import (
+    DataResponse,
+    ListResponse,
+    MessageDataResponse,
+    MessageResponse,
+    Pagination,
+    error_responses,
+    pagination,
+)
+
+__all__ = ["router"]
+
+router = ShopRouter(
+    prefix="/api/v1", tags=["orders"], dependencies=[Depends(rate_limit("default"))]
+)
+UNAUTHORIZED = {401: "Missing, invalid, expired or revoked token"}
+NOT_FOUND = {404: "No such order for this user (someone else's order is not revealed)"}
+PRODUCT_DOWN = "The product service is unavailable; no order kept, no stock lost"
+
+
+@router.post(
+    "/order/",
+    status_code=201,
+    responses=error_responses(
+        {
+            **UNAUTHORIZED,
+            404: "Unknown product (code product_not_found)",
+            409: "Insufficient stock (code insufficient_stock, details per short product), "
+            "or a request with the same Idempotency-Key is still running "
+            "(code idempotency_in_progress)",
+            422: "Invalid body, or Idempotency-Key reused with another body "
+            "(code idempotency_key_reused)",
+            503: PRODUCT_DOWN,
+        }
+    ),
+)
+async def create_order(
+    body: OrderCreate,
+    user: WriterDep,
+    ctx: OrderContextDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> MessageDataResponse[OrderRead]:
+    placed = await saga.create_order(ctx, user_id=user.id, lines=body.lines(), key=idempotency_key)
+    if placed.replayed:
+        response.headers[service.REPLAYED_HEADER] = "true"
+    return MessageDataResponse(message=service.CREATED_MESSAGE, data=placed.order)
+
+
+@router.get("/order/", responses=error_responses(UNAUTHORIZED))
+async def list_orders(
+    user: CurrentUserDep,
+    session: SessionDep,
+    page: Annotated[Pagination, Depends(pagination)],
+    status: Annotated[StatusFilter | None, Query(description="Only orders in this status")] = None,
+) -> ListResponse[OrderRead]:
+    return await service.list_orders(session, user_id=user.id, status=status, page=page)
+
+
+@router.get("/order/{order_id}/", responses=error_responses({**UNAUTHORIZED, **NOT_FOUND}))
+async def get_order(
+    order_id: uuid.UUID, user: CurrentUserDep, session: SessionDep
+) -> DataResponse[OrderRead]:
+    order = await service.get_order(session, user_id=user.id, order_id=order_id)
+    return DataResponse(data=order)
+
+
+@router.delete(
+    "/order/{order_id}/",
+    responses=error_responses(
+        {**UNAUTHORIZED, **NOT_FOUND, 503: "The stock cannot be released yet; the order stays"}
+    ),
+)
+async def delete_order(
+    order_id: uuid.UUID, user: WriterDep, ctx: OrderContextDep
+) -> MessageResponse:
+    await saga.delete_order(ctx, user_id=user.id, order_id=order_id)
+    return MessageResponse(message="Order deleted successfully")

@@ -1,0 +1,34 @@
+"""Entry point: `uvicorn order_service.main:create_app --factory`."""
+
+import httpx
+from fastapi import FastAPI
+
+from order_service.api import router
+from order_service.config import Settings
+from order_service.startup import Hook, orders_hook, reconciler_hook, user_hook
+from shop_common.app import create_service_app
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    user_transport: httpx.AsyncBaseTransport | None = None,
+    product_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The app; the transports replace the network under the clients (tests, in-process)."""
+    settings = settings or Settings()
+    hooks: list[Hook] = [
+        user_hook(settings, user_transport),
+        orders_hook(settings, product_transport),
+    ]
+    if settings.reconciler_enabled:
+        hooks.append(reconciler_hook)
+    return create_service_app(
+        settings,
+        title="Order service",
+        description="Orders placed as a saga over the product service's stock.",
+        routers=[router],
+        startup_hooks=hooks,
+    )

@@ -1,0 +1,125 @@
+"""Fixtures of the product-service tests: a migrated database per run, a clean slate per test,
+and a fake user service (an `httpx.MockTransport`) that knows two users by their tokens."""
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from product_service.config import Settings
+from product_service.main import create_app
+from product_service.models import Base, Product
+from shop_common.clients import AuthenticatedUser
+from shop_common.testing.fixtures import app_client, test_redis_url
+from shop_common.testing.plugin import ServiceSpec
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+INTERNAL_SECRET = "product-internal-" + "k" * 40
+USER_SERVICE_SECRET = "user-internal-" + "u" * 40
+ADA = AuthenticatedUser(id=uuid.uuid4(), email="ada@example.com", name="Ada")
+BOB = AuthenticatedUser(id=uuid.uuid4(), email="bob@example.com", name="Bob")
+ADA_TOKEN = "token-of-ada"
+BOB_TOKEN = "token-of-bob"
+
+
+@pytest.fixture(scope="session")
+def service_spec() -> ServiceSpec:
+    return ServiceSpec("product", SERVICE_DIR / "alembic.ini", Base.metadata)
+
+
+class FakeUserService:
+    """Answers `/internal/v1/token/` like the user service, for the two known tokens."""
+
+    def __init__(self) -> None:
+        self.users = {ADA_TOKEN: ADA, BOB_TOKEN: BOB}
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.headers.get("X-Internal-Secret") != USER_SERVICE_SECRET:
+            return httpx.Response(403, json={"message": "Bad secret", "code": "forbidden"})
+        user = self.users.get(json.loads(request.content)["token"])
+        if user is None:
+            return httpx.Response(401, json={"message": "Invalid", "code": "invalid_token"})
+        return httpx.Response(200, json={"data": user.model_dump(mode="json")})
+
+
+@pytest.fixture
+def user_service() -> FakeUserService:
+    return FakeUserService()
+
+
+@pytest.fixture
+def make_settings(database_url: str, redis_prefix: str) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": database_url,
+            "redis_url": test_redis_url(),
+            "redis_prefix": redis_prefix,
+            "secret": INTERNAL_SECRET,
+            "user_service_url": "http://user-service.test",
+            "user_service_secret": USER_SERVICE_SECRET,
+            "rate_limit_default": "10000/minute",
+            "rate_limit_write": "10000/minute",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings: Settings, user_service: FakeUserService) -> FastAPI:
+    return create_app(settings, user_transport=httpx.MockTransport(user_service))
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(app) as client:
+        yield client
+
+
+def bearer(token: str = ADA_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def internal(secret: str = INTERNAL_SECRET) -> dict[str, str]:
+    return {"X-Internal-Secret": secret}
+
+
+async def create_product(
+    client: httpx.AsyncClient, token: str = ADA_TOKEN, **fields: Any
+) -> dict[str, Any]:
+    body = {"name": f"Product {uuid.uuid4().hex[:8]}", "price": 1000, "stock": 10, **fields}
+    response = await client.post("/api/v1/product/", json=body, headers=bearer(token))
+    assert response.status_code == 201, response.text
+    product: dict[str, Any] = response.json()["data"]
+    return product
+
+
+async def stored_product(db: AsyncSession, product_id: str) -> Product | None:
+    """The row as committed now (not a copy from this session's identity map)."""
+    return await db.get(Product, uuid.UUID(product_id), populate_existing=True)
+
+
+async def existing_product(db: AsyncSession, product_id: str) -> Product:
+    product = await stored_product(db, product_id)
+    assert product is not None, f"product {product_id} is not in the database"
+    return product
+
+
+async def product_count(db: AsyncSession) -> int:
+    return int((await db.execute(select(func.count()).select_from(Product))).scalar_one())

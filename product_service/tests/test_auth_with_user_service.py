@@ -1,0 +1,112 @@
+"""Authentication against the real user-service app, run in-process on its own database."""
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from product_service.config import Settings
+from product_service.main import create_app
+from shop_common.testing import fixtures
+from shop_common.testing.fixtures import app_client, temporary_database
+from user_service.config import Settings as UserSettings
+from user_service.main import create_app as create_user_app
+
+from .conftest import bearer
+
+USER_INI = Path(__file__).resolve().parents[2] / "user_service" / "alembic.ini"
+USER_SECRET = "user-internal-" + "r" * 40
+PASSWORD = "Str0ng!Passw0rd"
+
+
+@pytest.fixture(scope="module")
+async def user_app(redis_prefix: str) -> AsyncIterator[FastAPI]:
+    """The user service with its lifespan running, on a database of its own."""
+    async with temporary_database("user", USER_INI) as url:
+        settings = UserSettings(
+            environment="test",
+            database_url=url,
+            redis_url=fixtures.test_redis_url(),  # imported by name it would be collected
+            redis_prefix=f"{redis_prefix}user:",
+            secret=USER_SECRET,
+            jwt_secret="jwt-" + "z" * 60,
+            rate_limit_default="10000/minute",
+            rate_limit_auth="10000/minute",
+        )
+        async with LifespanManager(create_user_app(settings)) as manager:
+            yield manager.app  # type: ignore[misc]
+
+
+@pytest.fixture
+async def both(
+    user_app: FastAPI, make_settings: Callable[..., Settings]
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Clients of the user app and of a product app that resolves tokens through it."""
+    transport = httpx.ASGITransport(app=user_app)
+    product_app = create_app(
+        make_settings(user_service_secret=USER_SECRET), user_transport=transport
+    )
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://user") as users,
+        app_client(product_app) as products,
+    ):
+        yield users, products
+
+
+async def register(users: httpx.AsyncClient, email: str) -> str:
+    body = {"email": email, "password": PASSWORD, "name": "Real"}
+    response = await users.post("/api/v1/register/", json=body)
+    assert response.status_code == 201, response.text
+    token: str = response.json()["data"]["access"]
+    return token
+
+
+async def test_a_real_access_token_creates_a_product_owned_by_its_user(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    users, products = both
+    token = await register(users, "real-owner@example.com")
+    profile = (await users.get("/api/v1/profile/", headers=bearer(token))).json()["data"]
+
+    response = await products.post(
+        "/api/v1/product/", json={"name": "Real lamp", "price": 10}, headers=bearer(token)
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["creator_id"] == profile["id"]
+
+
+async def test_a_token_the_real_user_service_refuses_is_401(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    _, products = both
+
+    response = await products.post(
+        "/api/v1/product/", json={"name": "Lamp", "price": 10}, headers=bearer("not.a.jwt")
+    )
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json()["code"] == "invalid_token"
+
+
+async def test_a_wrong_secret_for_the_real_user_service_is_503(
+    user_app: FastAPI, make_settings: Callable[..., Settings]
+) -> None:
+    transport = httpx.ASGITransport(app=user_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://user") as users:
+        token = await register(users, "wrong-secret@example.com")
+    app = create_app(
+        make_settings(user_service_secret="another-" + "s" * 40), user_transport=transport
+    )
+
+    async with app_client(app) as products:
+        response = await products.post(
+            "/api/v1/product/", json={"name": "Lamp", "price": 10}, headers=bearer(token)
+        )
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "user_service_unavailable"

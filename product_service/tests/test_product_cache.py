@@ -1,0 +1,120 @@
+"""The product-detail cache: read-through, counted, dropped after the commit of every change,
+and never a reason for a request to fail."""
+
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from product_service.config import Settings
+from product_service.main import create_app
+from product_service.models import Product
+from shop_common.redis import JsonCache
+from shop_common.testing.fixtures import app_client
+
+from .conftest import FakeUserService, bearer, create_product, internal
+
+
+def cache_count(result: str) -> float:
+    labels = {"service": "product", "cache": "product", "result": result}
+    return REGISTRY.get_sample_value("cache_requests_total", labels) or 0.0
+
+
+async def test_first_read_misses_and_the_next_one_hits(client: httpx.AsyncClient) -> None:
+    product = await create_product(client)
+    hits, misses = cache_count("hit"), cache_count("miss")
+
+    first = await client.get(f"/api/v1/product/{product['id']}/")
+    second = await client.get(f"/api/v1/product/{product['id']}/")
+
+    assert (cache_count("miss"), cache_count("hit")) == (misses + 1, hits + 1)
+    assert second.json() == first.json() == {"data": product}
+    assert second.headers["ETag"] == first.headers["ETag"]
+
+
+async def test_a_cached_read_is_stored_under_product_and_id(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    product = await create_product(client)
+    await client.get(f"/api/v1/product/{product['id']}/")
+
+    key = f"{app.state.settings.redis_prefix}product:{product['id']}"
+    assert await app.state.redis.exists(key) == 1
+
+
+async def test_a_read_after_an_update_returns_the_new_data(client: httpx.AsyncClient) -> None:
+    product = await create_product(client, price=100)
+    await client.get(f"/api/v1/product/{product['id']}/")  # now cached
+
+    await client.patch(f"/api/v1/product/{product['id']}/", json={"price": 7}, headers=bearer())
+    response = await client.get(f"/api/v1/product/{product['id']}/")
+
+    assert response.json()["data"]["price"] == 7
+    assert response.headers["ETag"] == f'"{product["id"]}-2"'
+
+
+async def test_a_read_after_a_delete_is_404(client: httpx.AsyncClient) -> None:
+    product = await create_product(client)
+    await client.get(f"/api/v1/product/{product['id']}/")
+
+    await client.delete(f"/api/v1/product/{product['id']}/", headers=bearer())
+
+    assert (await client.get(f"/api/v1/product/{product['id']}/")).status_code == 404
+
+
+async def test_a_read_after_a_reserve_shows_the_stock_left(client: httpx.AsyncClient) -> None:
+    product = await create_product(client, stock=5)
+    await client.get(f"/api/v1/product/{product['id']}/")
+
+    await client.post(
+        "/internal/v1/stock/reserve/",
+        json={
+            "order_id": str(uuid.uuid4()),
+            "items": [{"product_id": product["id"], "quantity": 2}],
+        },
+        headers=internal(),
+    )
+
+    assert (await client.get(f"/api/v1/product/{product['id']}/")).json()["data"]["stock"] == 3
+
+
+async def test_the_entry_is_dropped_again_after_the_commit(
+    client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader refilling the entry while the update is uncommitted gets undone at commit."""
+    product = await create_product(client, price=100)
+    price = select(Product.price).where(Product.id == uuid.UUID(product["id"]))
+    prices_seen_at_delete: list[int | None] = []
+    delete = JsonCache.delete
+
+    async def observing_delete(self: JsonCache, key: str) -> bool:
+        async with engine.connect() as conn:  # another connection: sees committed data only
+            prices_seen_at_delete.append(await conn.scalar(price))
+        return await delete(self, key)
+
+    monkeypatch.setattr(JsonCache, "delete", observing_delete)
+    await client.patch(f"/api/v1/product/{product['id']}/", json={"price": 7}, headers=bearer())
+
+    assert prices_seen_at_delete == [100, 7]  # before the change, then after its commit
+
+
+async def test_reads_and_writes_work_with_redis_down(
+    make_settings: Callable[..., Settings], user_service: FakeUserService
+) -> None:
+    settings = make_settings(redis_url="redis://127.0.0.1:1/0")
+    app = create_app(settings, user_transport=httpx.MockTransport(user_service))
+    errors = cache_count("error")
+
+    async with app_client(app) as client:
+        product = await create_product(client, price=100)
+        await client.patch(f"/api/v1/product/{product['id']}/", json={"price": 5}, headers=bearer())
+        response = await client.get(f"/api/v1/product/{product['id']}/")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["price"] == 5
+    assert cache_count("error") > errors
