@@ -47,9 +47,10 @@ paths=(common scripts)
 for s in "${services[@]}"; do paths+=("${s}_service"); done
 step "ruff check" uv run --locked ruff check "${paths[@]}"
 step "ruff format --check" uv run --locked ruff format --check "${paths[@]}"
-mypy_paths=(common/src)
-for s in "${services[@]}"; do mypy_paths+=("${s}_service/src" "${s}_service/tests"); done
-step "mypy (strict)" uv run --locked mypy "${mypy_paths[@]}"
+# One mypy run per service: every service has a package named `tests`.
+for s in "${services[@]}"; do
+  step "mypy (strict): $s" uv run --locked mypy common/src "${s}_service/src" "${s}_service/tests"
+done
 
 run_pytest() {
   local service="$1" out

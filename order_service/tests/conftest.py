@@ -14,13 +14,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from order_service.config import Settings
 from order_service import service
+from order_service.config import Settings
 from order_service.context import OrderContext, transaction
 from order_service.main import create_app
 from order_service.models import Base, IdempotencyKey, Order
 from order_service.schemas import OrderLine
-from shop_common.testing.fixtures import app_client, test_redis_url
+from shop_common.testing.fixtures import app_client, redis_url_for_tests
 from shop_common.testing.plugin import ServiceSpec
 
 from .fakes import PRODUCT_SECRET, USER_SECRET, FakeProducts, FakeUsers
@@ -41,7 +41,7 @@ def order_settings(database_url: str, redis_prefix: str, **overrides: Any) -> Se
     values: dict[str, Any] = {
         "environment": "test",
         "database_url": database_url,
-        "redis_url": test_redis_url(),
+        "redis_url": redis_url_for_tests(),
         "redis_prefix": redis_prefix,
         "secret": ORDER_SECRET,
         "user_service_secret": USER_SECRET,
@@ -130,12 +130,9 @@ async def place(
     headers: dict[str, str],
     product_id: uuid.UUID,
     quantity: int = 1,
-    **extra_headers: str,
 ) -> httpx.Response:
     return await client.post(
-        ORDERS,
-        json={"product_id": str(product_id), "quantity": quantity},
-        headers={**headers, **extra_headers},
+        ORDERS, json={"product_id": str(product_id), "quantity": quantity}, headers=headers
     )
 
 
@@ -185,7 +182,7 @@ async def stored_order(db: AsyncSession, order_id: uuid.UUID) -> Order:
 
 async def orders_by_status(db: AsyncSession) -> dict[str, int]:
     rows = await db.execute(select(Order.status, func.count()).group_by(Order.status))
-    return {status: count for status, count in rows.all()}
+    return {row[0]: row[1] for row in rows}
 
 
 async def key_count(db: AsyncSession) -> int:

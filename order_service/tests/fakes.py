@@ -1,13 +1,15 @@
 """In-memory stand-ins for the user and product services, served through `httpx.MockTransport`.
 
 `FakeProducts` keeps the product service's contract (api.md): reserve is all-or-nothing and
-idempotent per order id, release gives back exactly what the order took, once. Knobs make
-it fail the ways a real network does.
+idempotent per order id, release gives back exactly what the order took, once, and a
+released order id can reserve nothing any more (409 `reservation_released`), like the real
+one. Knobs make it fail the ways a real network does.
 """
 
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -89,7 +91,8 @@ class FakeProducts:
         return sum(1 for op, _ in self.calls if op == operation)
 
     def effective_releases(self) -> int:
-        return sum(1 for r in self.reservations.values() if r.released)
+        """Reservations that took stock and gave it back."""
+        return sum(1 for r in self.reservations.values() if r.released and r.items)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         operation = request.url.path.strip("/").split("/")[-1].replace("-", "_")
@@ -102,7 +105,8 @@ class FakeProducts:
             return _json(fault, {"message": "fault", "code": "fault"})
         if request.headers.get("X-Internal-Secret") != PRODUCT_SECRET:
             return _json(403, {"message": "bad secret", "code": "invalid_internal_secret"})
-        response = getattr(self, f"_{operation}")(json.loads(request.content))
+        answer: Callable[[dict[str, Any]], httpx.Response] = getattr(self, f"_{operation}")
+        response = answer(json.loads(request.content))
         if operation in self.lose_answer:
             raise httpx.ReadTimeout("answer lost", request=request)
         return response
@@ -127,20 +131,13 @@ class FakeProducts:
     def _reserve(self, body: dict[str, Any]) -> httpx.Response:
         order_id = uuid.UUID(body["order_id"])
         if order_id in self.reservations:  # idempotent: the first result, no more stock
+            if self.reservations[order_id].released:
+                return _json(409, {"message": "Released", "code": "reservation_released"})
             return self._reserved(order_id)
         lines = [(uuid.UUID(i["product_id"]), i["quantity"]) for i in body["items"]]
-        if any(pid not in self.products for pid, _ in lines):
-            return _json(404, {"message": "Product not found", "code": "product_not_found"})
-        short = [
-            {"product_id": str(pid), "requested": qty, "available": self.products[pid].stock}
-            for pid, qty in lines
-            if self.products[pid].stock < qty
-        ]
-        if short:
-            return _json(
-                409,
-                {"message": "Insufficient stock", "code": "insufficient_stock", "details": short},
-            )
+        refusal = self._refusal(lines)
+        if refusal is not None:
+            return refusal
         items = []
         for pid, qty in lines:
             product = self.products[pid]
@@ -156,15 +153,28 @@ class FakeProducts:
         self.reservations[order_id] = Reservation(items)
         return self._reserved(order_id)
 
+    def _refusal(self, lines: list[tuple[uuid.UUID, int]]) -> httpx.Response | None:
+        if any(pid not in self.products for pid, _ in lines):
+            return _json(404, {"message": "Product not found", "code": "product_not_found"})
+        short = [
+            {"product_id": str(pid), "requested": qty, "available": self.products[pid].stock}
+            for pid, qty in lines
+            if self.products[pid].stock < qty
+        ]
+        if not short:
+            return None
+        body = {"message": "Insufficient stock", "code": "insufficient_stock", "details": short}
+        return _json(409, body)
+
     def _reserved(self, order_id: uuid.UUID) -> httpx.Response:
         items = self.reservations[order_id].items
         return _json(200, {"data": {"order_id": str(order_id), "items": items}})
 
     def _release(self, body: dict[str, Any]) -> httpx.Response:
         order_id = uuid.UUID(body["order_id"])
-        reservation = self.reservations.get(order_id)
-        released = reservation is not None and not reservation.released
-        if reservation is not None and released:
+        reservation = self.reservations.setdefault(order_id, Reservation([], released=True))
+        released = not reservation.released
+        if released:
             reservation.released = True
             for item in reservation.items:
                 self.products[uuid.UUID(item["product_id"])].stock += item["quantity"]

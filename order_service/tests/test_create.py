@@ -24,6 +24,7 @@ async def test_single_product_form_confirms_with_price_snapshot(
     body = response.json()
     assert body["message"] == "Order created successfully"
     order = body["data"]
+    assert response.headers["Location"] == f"/api/v1/order/{order['id']}/"
     assert set(order) == {"id", "user_id", "status", "items", "total", "created_at", "modified_at"}
     assert order["status"] == "confirmed"
     assert order["user_id"] == str(ada[0])
@@ -67,8 +68,7 @@ async def test_items_form_merges_repeated_products_and_totals_every_line(
     ]
     assert order["total"] == 3 * 2500 + 10000
     assert (products.stock(lamp), products.stock(desk)) == (2, 1)
-    reserve = json.loads(products.calls[-1][1].content)
-    assert reserve["items"] == [
+    assert json.loads(products.calls[-1][1].content)["items"] == [
         {"product_id": str(lamp), "quantity": 3},
         {"product_id": str(desk), "quantity": 1},
     ]
@@ -233,7 +233,9 @@ async def test_internal_calls_carry_the_secret_and_the_request_id(
     client: httpx.AsyncClient, products: FakeProducts, ada: User
 ) -> None:
     lamp = products.add()
-    response = await place(client, ada[1], lamp, **{"X-Request-ID": "trace-42"})
+    response = await client.post(
+        ORDERS, json={"product_id": str(lamp)}, headers={**ada[1], "X-Request-ID": "trace-42"}
+    )
     assert response.status_code == 201
     assert response.headers["X-Request-ID"] == "trace-42"
     operation, request = products.calls[-1]

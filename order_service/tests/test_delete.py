@@ -172,7 +172,11 @@ async def test_deleting_a_failed_order_hides_it(
 
 
 async def test_deleting_a_pending_order_still_being_placed_is_503(
-    client: httpx.AsyncClient, ctx: OrderContext, products: FakeProducts, ada: User, db: AsyncSession
+    client: httpx.AsyncClient,
+    ctx: OrderContext,
+    products: FakeProducts,
+    ada: User,
+    db: AsyncSession,
 ) -> None:
     lamp = products.add(stock=5)
     order_id = await pending_order(ctx, ada[0], lamp)
@@ -186,7 +190,11 @@ async def test_deleting_a_pending_order_still_being_placed_is_503(
 
 
 async def test_deleting_an_abandoned_pending_order_releases_and_cancels_it(
-    client: httpx.AsyncClient, ctx: OrderContext, products: FakeProducts, ada: User, db: AsyncSession
+    client: httpx.AsyncClient,
+    ctx: OrderContext,
+    products: FakeProducts,
+    ada: User,
+    db: AsyncSession,
 ) -> None:
     lamp = products.add(stock=5)
     order_id = await pending_order(ctx, ada[0], lamp, 2)

@@ -171,7 +171,10 @@ async def test_a_malformed_key_is_422(
     response = await client.post(
         ORDERS,
         json={"product_id": str(products.add())},
-        headers=[*ada[1].items(), ("Idempotency-Key", key.encode())],
+        headers=[
+            *((name.encode(), value.encode()) for name, value in ada[1].items()),
+            (b"Idempotency-Key", key.encode()),
+        ],
     )
     assert response.status_code == 422
     assert response.json()["details"][0]["loc"] == ["header", "Idempotency-Key"]

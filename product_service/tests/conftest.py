@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from product_service.config import Settings
 from product_service.main import create_app
 from product_service.models import Base, Product
 from shop_common.clients import AuthenticatedUser
-from shop_common.testing.fixtures import app_client, test_redis_url
+from shop_common.testing.fixtures import app_client, redis_url_for_tests
 from shop_common.testing.plugin import ServiceSpec
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def make_settings(database_url: str, redis_prefix: str) -> Callable[..., Setting
         values: dict[str, Any] = {
             "environment": "test",
             "database_url": database_url,
-            "redis_url": test_redis_url(),
+            "redis_url": redis_url_for_tests(),
             "redis_prefix": redis_prefix,
             "secret": INTERNAL_SECRET,
             "user_service_url": "http://user-service.test",
@@ -119,6 +119,13 @@ async def existing_product(db: AsyncSession, product_id: str) -> Product:
     product = await stored_product(db, product_id)
     assert product is not None, f"product {product_id} is not in the database"
     return product
+
+
+async def pg_trgm_available(engine: AsyncEngine) -> bool:
+    """Whether this PostgreSQL can build trigram indexes (the embedded one cannot)."""
+    query = text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
+    async with engine.connect() as conn:
+        return await conn.scalar(query) is not None
 
 
 async def product_count(db: AsyncSession) -> int:

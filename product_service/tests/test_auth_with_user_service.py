@@ -7,11 +7,14 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from product_service.config import Settings
 from product_service.main import create_app
 from shop_common.testing import fixtures
 from shop_common.testing.fixtures import app_client, temporary_database
+
+# user_service has no py.typed marker yet: typed only when mypy is given its sources too.
 from user_service.config import Settings as UserSettings
 from user_service.main import create_app as create_user_app
 
@@ -29,15 +32,16 @@ async def user_app(redis_prefix: str) -> AsyncIterator[FastAPI]:
         settings = UserSettings(
             environment="test",
             database_url=url,
-            redis_url=fixtures.test_redis_url(),  # imported by name it would be collected
+            redis_url=fixtures.redis_url_for_tests(),  # imported by name it would be collected
             redis_prefix=f"{redis_prefix}user:",
-            secret=USER_SECRET,
-            jwt_secret="jwt-" + "z" * 60,
+            secret=SecretStr(USER_SECRET),
+            jwt_secret=SecretStr("jwt-" + "z" * 60),
             rate_limit_default="10000/minute",
             rate_limit_auth="10000/minute",
         )
-        async with LifespanManager(create_user_app(settings)) as manager:
-            yield manager.app  # type: ignore[misc]
+        app = create_user_app(settings)
+        async with LifespanManager(app):  # the app keeps what its start-up made on app.state
+            yield app
 
 
 @pytest.fixture

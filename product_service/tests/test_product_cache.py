@@ -17,7 +17,8 @@ from product_service.models import Product
 from shop_common.redis import JsonCache
 from shop_common.testing.fixtures import app_client
 
-from .conftest import FakeUserService, bearer, create_product, internal
+from .conftest import FakeUserService, bearer, create_product
+from .stock.helpers import reserve
 
 
 def cache_count(result: str) -> float:
@@ -71,14 +72,7 @@ async def test_a_read_after_a_reserve_shows_the_stock_left(client: httpx.AsyncCl
     product = await create_product(client, stock=5)
     await client.get(f"/api/v1/product/{product['id']}/")
 
-    await client.post(
-        "/internal/v1/stock/reserve/",
-        json={
-            "order_id": str(uuid.uuid4()),
-            "items": [{"product_id": product["id"], "quantity": 2}],
-        },
-        headers=internal(),
-    )
+    await reserve(client, uuid.uuid4(), [(product["id"], 2)])
 
     assert (await client.get(f"/api/v1/product/{product['id']}/")).json()["data"]["stock"] == 3
 
@@ -86,7 +80,7 @@ async def test_a_read_after_a_reserve_shows_the_stock_left(client: httpx.AsyncCl
 async def test_the_entry_is_dropped_again_after_the_commit(
     client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A reader refilling the entry while the update is uncommitted gets undone at commit."""
+    """A reader refilling the entry while the update is uncommitted is undone at commit."""
     product = await create_product(client, price=100)
     price = select(Product.price).where(Product.id == uuid.UUID(product["id"]))
     prices_seen_at_delete: list[int | None] = []

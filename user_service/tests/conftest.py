@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shop_common.testing.fixtures import app_client, test_redis_url
+from shop_common.testing.fixtures import app_client, redis_url_for_tests
 from shop_common.testing.plugin import ServiceSpec
 from user_service.config import Settings
 from user_service.main import create_app
@@ -32,7 +32,7 @@ def make_settings(database_url: str, redis_prefix: str) -> Callable[..., Setting
         values: dict[str, Any] = {
             "environment": "test",
             "database_url": database_url,
-            "redis_url": test_redis_url(),
+            "redis_url": redis_url_for_tests(),
             "redis_prefix": redis_prefix,
             "secret": INTERNAL_SECRET,
             "secret_previous": PREVIOUS_SECRET,

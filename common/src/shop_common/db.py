@@ -5,7 +5,7 @@ before the response is sent (FastAPI's `Depends(..., scope="function")`), rolls 
 Services and repositories only `flush()`.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 
 from shop_common.errors import AppError
 
-__all__ = ["NAMING_CONVENTION", "Database", "SessionDep", "get_session"]
+__all__ = ["NAMING_CONVENTION", "Database", "SessionDep", "after_commit", "get_session"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -48,12 +48,24 @@ class Database:
         await self.engine.dispose()
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT_KEY = "after_commit"
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once the request's transaction has committed, before the response
+    is sent (used to drop cache entries the write made stale). Skipped on rollback."""
+    session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.db
     async with database.sessionmaker() as session:
         try:
             yield session
             await session.commit()
+            for callback in session.info.pop(_AFTER_COMMIT_KEY, []):
+                await callback()
         except AppError as exc:
             await (session.commit() if exc.keep_changes else session.rollback())
             raise

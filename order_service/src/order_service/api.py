@@ -27,6 +27,7 @@ __all__ = ["router"]
 router = ShopRouter(
     prefix="/api/v1", tags=["orders"], dependencies=[Depends(rate_limit("default"))]
 )
+ORDER_PATH = "/api/v1/order/"
 UNAUTHORIZED = {401: "Missing, invalid, expired or revoked token"}
 NOT_FOUND = {404: "No such order for this user (someone else's order is not revealed)"}
 PRODUCT_DOWN = "The product service is unavailable; no order kept, no stock lost"
@@ -56,6 +57,7 @@ async def create_order(
     idempotency_key: IdempotencyKeyDep = None,
 ) -> MessageDataResponse[OrderRead]:
     placed = await saga.create_order(ctx, user_id=user.id, lines=body.lines(), key=idempotency_key)
+    response.headers["Location"] = f"{ORDER_PATH}{placed.order.id}/"
     if placed.replayed:
         response.headers[service.REPLAYED_HEADER] = "true"
     return MessageDataResponse(message=service.CREATED_MESSAGE, data=placed.order)

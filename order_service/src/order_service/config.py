@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shop_common.clients import UserServiceSettings
@@ -42,6 +42,18 @@ class Settings(UserServiceSettings):
     # A delete meeting another delete of the same order waits this long for it.
     delete_wait_seconds: float = Field(15.0, ge=0)
     poll_interval_seconds: float = Field(0.05, gt=0)
+
+    @model_validator(mode="after")
+    def _grace_outlasts_a_saga_step(self) -> "Settings":
+        # A live create must never look abandoned: its reserve (every attempt timing out)
+        # and its release must both fit in the grace period.
+        longest_step = 2 * (self.internal_retries + 1) * self.internal_timeout_seconds
+        if self.reconcile_grace_seconds <= longest_step:
+            raise ValueError(
+                f"reconcile_grace_seconds must exceed {longest_step:g} s "
+                "(2 x attempts x internal_timeout_seconds)"
+            )
+        return self
 
     def secret_fields(self) -> list[str]:
         return [*super().secret_fields(), "product_service_secret"]

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from order_service import service
+from order_service.clients.product import ORDER_EXPIRED, Reservation
 from order_service.context import OrderContext, transaction
 from order_service.models import OrderStatus
 from order_service.schemas import OrderLine, OrderRead
@@ -48,9 +49,7 @@ def count_order(status: str) -> None:
     ORDERS.labels("order", status).inc()
 
 
-async def _poll(
-    ctx: OrderContext, attempt: Callable[[], Awaitable[T]], wait_seconds: float
-) -> T:
+async def _poll(ctx: OrderContext, attempt: Callable[[], Awaitable[T]], wait_seconds: float) -> T:
     """Run `attempt` until it returns something else than None or `wait_seconds` passed."""
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -93,25 +92,34 @@ async def create_order(
     if isinstance(started, service.Replay):
         return Placed(service.replayed_order(started), replayed=True)
     order_id = started.order_id
+    reservation = await _reserve(ctx, order_id, lines)
+    async with transaction(ctx) as session:
+        confirmed = await service.confirm_order(session, order_id=order_id, reservation=reservation)
+    if confirmed is None:  # reconciled or deleted meanwhile: give the stock back
+        error = ServiceUnavailable(ORDER_EXPIRED, code="order_expired")
+        await _release_and_fail(ctx, order_id, error)
+        raise error
+    count_order(OrderStatus.CONFIRMED)
+    return Placed(confirmed)
+
+
+async def _reserve(
+    ctx: OrderContext, order_id: uuid.UUID, lines: Sequence[OrderLine]
+) -> Reservation:
+    """Step 2; on failure the order is failed (its stock released first when some may
+    have been taken) and the error raised for the client."""
     try:
         reservation = await ctx.products.reserve(
             order_id, [(line.product_id, line.quantity) for line in lines]
         )
         service.check_reservation(lines, reservation)
-    except (NotFound, Conflict) as exc:
+    except (NotFound, Conflict) as exc:  # all or nothing: nothing was taken
         await _fail(ctx, order_id, exc)
         raise
     except AppError as exc:  # timeout, 5xx, refused secret: the stock may have been taken
         await _release_and_fail(ctx, order_id, exc)
         raise
-    async with transaction(ctx) as session:
-        confirmed = await service.confirm_order(session, order_id=order_id, reservation=reservation)
-    if confirmed is None:  # reconciled or deleted meanwhile: give the stock back
-        error = ServiceUnavailable("The order expired while being placed, try again")
-        await _release_and_fail(ctx, order_id, error)
-        raise error
-    count_order(OrderStatus.CONFIRMED)
-    return Placed(confirmed)
+    return reservation
 
 
 async def _fail(ctx: OrderContext, order_id: uuid.UUID, error: AppError) -> None:

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
-from sqlalchemy.util import await_
 
 from product_service.schemas import ProductRead
+from shop_common.db import after_commit
 from shop_common.redis import JsonCache
 
 __all__ = ["ProductCache", "VersionedProduct", "make_etag"]
@@ -62,17 +60,12 @@ class ProductCache:
         """Drop the entries now, and again right after `session` commits.
 
         The second delete undoes a reader that refilled an entry from the not yet committed
-        database in between. It runs in the session's `after_commit` event, which fires
-        inside `AsyncSession.commit()`'s greenlet, so `await_` finishes it before
-        `commit()` returns, that is before the response is sent (read your writes).
+        database in between; the session dependency runs it after the commit and before
+        the response is sent (read your writes).
         """
         keys = [str(product_id) for product_id in product_ids]
         await self._delete(keys)
-
-        def after_commit(_: Session) -> None:
-            await_(self._delete(keys))
-
-        event.listen(session.sync_session, "after_commit", after_commit, once=True)
+        after_commit(session, lambda: self._delete(keys))
 
     async def _delete(self, keys: list[str]) -> None:
         await asyncio.gather(*(self.entries.delete(key) for key in keys))

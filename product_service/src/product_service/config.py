@@ -14,4 +14,6 @@ class Settings(UserServiceSettings):
     )
 
     service_name: str = "product"
-    product_cache_ttl_seconds: int = 300
+    # Short on purpose: it bounds how long a reader that fetched a product just before a
+    # change committed, and cached it just after, can keep serving the old version.
+    product_cache_ttl_seconds: int = 60

@@ -16,6 +16,7 @@ __all__ = [
     "get_product",
     "get_product_for_update",
     "list_products",
+    "list_query",
     "name_taken",
 ]
 
@@ -68,9 +69,14 @@ async def delete_product(session: AsyncSession, product: Product) -> None:
 async def list_products(
     session: AsyncSession, *, filters: ProductFilters, offset: int, limit: int
 ) -> list[Product]:
-    query = _filtered(select(Product), filters).order_by(*_ORDER_BY[filters.sort])
-    result = await session.execute(query.offset(offset).limit(limit))
+    result = await session.execute(list_query(filters, offset=offset, limit=limit))
     return list(result.scalars())
+
+
+def list_query(filters: ProductFilters, *, offset: int, limit: int) -> Select[Product]:
+    """The page query on its own, so its plan can be checked with EXPLAIN."""
+    query = _filtered(select(Product), filters).order_by(*_ORDER_BY[filters.sort])
+    return query.offset(offset).limit(limit)
 
 
 async def count_products(session: AsyncSession, *, filters: ProductFilters) -> int:

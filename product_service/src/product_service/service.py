@@ -87,8 +87,9 @@ async def update_product(
     await cache.invalidate(session, [product_id])
     product = await _editable(session, product_id=product_id, user_id=user_id, if_match=if_match)
     changes = data.model_dump(exclude_unset=True)
-    if changes.get("name", product.name) != product.name and await repository.name_taken(
-        session, creator_id=user_id, name=changes["name"], exclude_id=product.id
+    new_name = changes.get("name", product.name)
+    if new_name != product.name and await repository.name_taken(
+        session, creator_id=user_id, name=new_name, exclude_id=product.id
     ):
         raise _name_taken()
     for field, value in changes.items():

@@ -38,7 +38,7 @@ __all__ = [
     "table_names",
     "run_alembic",
     "temporary_database",
-    "test_redis_url",
+    "redis_url_for_tests",
     "truncate_tables",
     "unique_prefix",
 ]
@@ -47,7 +47,7 @@ DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgr
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def test_redis_url() -> str:
+def redis_url_for_tests() -> str:
     return os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
 
 

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import (
 
 from shop_common.testing.fixtures import (
     clean_redis,
+    redis_url_for_tests,
     temporary_database,
-    test_redis_url,
     truncate_tables,
     unique_prefix,
 )
@@ -68,4 +68,4 @@ async def _clean_slate(
 ) -> AsyncIterator[None]:
     yield
     await truncate_tables(engine, service_spec.metadata)
-    await clean_redis(test_redis_url(), redis_prefix)
+    await clean_redis(redis_url_for_tests(), redis_prefix)

@@ -2,8 +2,10 @@
 
 Every call is idempotent on the product side (reserve and release per order id), so every
 call is retried with backoff. Answers map to errors the order's client understands:
-404 -> `product_not_found`, 409 -> `insufficient_stock` with the product service's details,
-403 (our secret refused) or anything unexpected -> 503, like a timeout or a 5xx.
+404 -> `product_not_found` and 409 -> `insufficient_stock`, both with the product service's
+details; 409 `reservation_released` (the order id was released before this reserve: it can
+take no stock any more) -> 503 `order_expired`; 403 (our secret refused) or anything
+unexpected -> 503, like a timeout or a 5xx.
 """
 
 import logging
@@ -16,9 +18,10 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from shop_common.clients import ServiceClient
-from shop_common.errors import Conflict, NotFound, ServiceUnavailable
+from shop_common.errors import AppError, Conflict, NotFound, ServiceUnavailable
 
 __all__ = [
+    "ORDER_EXPIRED",
     "ProductDetails",
     "ProductServiceClient",
     "ReleaseResult",
@@ -28,6 +31,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+ORDER_EXPIRED = "The order expired while being placed, try again"
 
 
 class ProductDetails(BaseModel):
@@ -90,13 +94,13 @@ class ProductServiceClient(ServiceClient):
 
     def _parse(self, response: httpx.Response, model: type[M]) -> M:
         if response.status_code == 404:
-            raise NotFound(_message(response, "Product not found"), code="product_not_found")
-        if response.status_code == 409:
-            raise Conflict(
-                _message(response, "Not enough stock"),
-                code="insufficient_stock",
+            raise NotFound(
+                _message(response, "Product not found"),
+                code="product_not_found",
                 details=_details(response),
             )
+        if response.status_code == 409:
+            raise _conflict(response)
         if response.status_code != 200:
             raise self.misconfigured(response)
         try:
@@ -107,6 +111,16 @@ class ProductServiceClient(ServiceClient):
                 "The product service sent an unreadable answer",
                 code="product_service_unavailable",
             ) from exc
+
+
+def _conflict(response: httpx.Response) -> AppError:
+    if _body(response).get("code") == "reservation_released":
+        return ServiceUnavailable(ORDER_EXPIRED, code="order_expired")
+    return Conflict(
+        _message(response, "Insufficient stock"),
+        code="insufficient_stock",
+        details=_details(response),
+    )
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

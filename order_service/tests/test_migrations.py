@@ -1,0 +1,33 @@
+"""The Alembic migrations build exactly the models' schema, and undo it."""
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from order_service.models import Base
+from shop_common.testing.fixtures import (
+    migration_drift,
+    run_alembic,
+    table_names,
+    temporary_database,
+)
+
+from .conftest import SERVICE_DIR
+
+ALEMBIC_INI = SERVICE_DIR / "alembic.ini"
+TABLES = {"orders", "order_items", "idempotency_keys", "alembic_version"}
+
+
+async def test_migrated_database_matches_the_models(engine: AsyncEngine) -> None:
+    assert await migration_drift(engine, Base.metadata) == []
+    assert await table_names(engine) == TABLES
+
+
+async def test_migrations_downgrade_to_nothing_and_upgrade_again() -> None:
+    async with temporary_database("order_migrations", ALEMBIC_INI) as url:
+        engine = create_async_engine(url)
+        try:
+            await run_alembic(ALEMBIC_INI, url, "base", downgrade=True)
+            assert await table_names(engine) == {"alembic_version"}
+            await run_alembic(ALEMBIC_INI, url)
+            assert await migration_drift(engine, Base.metadata) == []
+        finally:
+            await engine.dispose()
