@@ -43,7 +43,7 @@ if [[ -z "${TEST_DATABASE_URL:-}" || -z "${TEST_REDIS_URL:-}" ]]; then
   export TEST_REDIS_URL="${TEST_REDIS_URL:-$EMBEDDED_REDIS_URL}"
 fi
 
-paths=(common scripts)
+paths=(common scripts loadtest)
 for s in "${services[@]}"; do paths+=("${s}_service"); done
 step "ruff check" uv run --locked ruff check "${paths[@]}"
 step "ruff format --check" uv run --locked ruff format --check "${paths[@]}"

@@ -53,8 +53,10 @@ def main() -> int:
     for problem in problems:
         print(f"FAIL {problem}")
     if not problems:
-        print(f"ok: all {len(wanted)} dashboard/alert metrics are exported"
-              + ("; Prometheus scrapes every service as up" if args.prometheus else ""))
+        print(
+            f"ok: all {len(wanted)} dashboard/alert metrics are exported"
+            + ("; Prometheus scrapes every service as up" if args.prometheus else "")
+        )
     return 1 if problems else 0
 
 
