@@ -9,6 +9,7 @@ one. Knobs make it fail the ways a real network does.
 import asyncio
 import json
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -78,6 +79,10 @@ class FakeProducts:
     # operations that do their work, then time out before the answer reaches the caller.
     lose_answer: set[str] = field(default_factory=set)
     delays: dict[str, float] = field(default_factory=dict)
+    # Set when a call of the operation reaches the service (before any delay).
+    arrived: defaultdict[str, asyncio.Event] = field(
+        default_factory=lambda: defaultdict(asyncio.Event)
+    )
 
     def add(self, name: str = "Lamp", price: int = 2500, stock: int = 5) -> uuid.UUID:
         product = FakeProduct(uuid.uuid4(), name, price, stock)
@@ -97,6 +102,7 @@ class FakeProducts:
     async def handle(self, request: httpx.Request) -> httpx.Response:
         operation = request.url.path.strip("/").split("/")[-1].replace("-", "_")
         self.calls.append((operation, request))
+        self.arrived[operation].set()
         await asyncio.sleep(self.delays.get(operation, 0))
         fault = self.faults.get(operation)
         if isinstance(fault, Exception):

@@ -147,9 +147,9 @@ async def test_an_order_reconciled_while_reserving_gives_its_stock_back(
     db: AsyncSession,
 ) -> None:
     lamp = products.add(stock=5)
-    products.delays["reserve"] = 0.3  # the reconciler's release lands before the reserve
+    products.delays["reserve"] = 0.5  # the reconciler's release lands before the reserve
     create = asyncio.create_task(place(client, ada[1], lamp, 2))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(products.arrived["reserve"].wait(), timeout=5)
     report = await reconcile_once(ctx, now=datetime.now(UTC) + timedelta(seconds=60))
     assert len(report.released) == 1
     response = await create

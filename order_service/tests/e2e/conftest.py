@@ -15,7 +15,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import MetaData, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from order_service.config import Settings
@@ -173,12 +173,13 @@ async def system(
                 product_transport=product_transport,
             )
     finally:
-        for side, metadata in (
-            (user_side, UserBase.metadata),
-            (product_side, ProductBase.metadata),
-        ):
-            await truncate_tables(side.engine, metadata)
-            await clean_redis(redis_url_for_tests(), side.prefix)
+        await _clean(user_side, UserBase.metadata)
+        await _clean(product_side, ProductBase.metadata)
+
+
+async def _clean(side: Neighbour, metadata: MetaData) -> None:
+    await truncate_tables(side.engine, metadata)
+    await clean_redis(redis_url_for_tests(), side.prefix)
 
 
 async def register(system: System, name: str) -> dict[str, str]:
