@@ -9,13 +9,21 @@ import logging
 import re
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID_HEADER", "RequestIdMiddleware", "configure_logging", "current_request_id"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "RequestIdMiddleware",
+    "configure_logging",
+    "current_request_id",
+    "use_request_id",
+]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
@@ -24,6 +32,17 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 def current_request_id() -> str:
     return _request_id.get()
+
+
+@contextmanager
+def use_request_id(request_id: str | None = None) -> Iterator[str]:
+    """Give work outside a request (background tasks) its own id for logs and calls."""
+    value = request_id or uuid.uuid4().hex
+    token = _request_id.set(value)
+    try:
+        yield value
+    finally:
+        _request_id.reset(token)
 
 
 class RequestIdMiddleware:

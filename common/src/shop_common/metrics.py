@@ -114,6 +114,24 @@ def initialise_series(service: str) -> None:
     DB_POOL_MAX.labels(service)
     for bucket in RATE_LIMIT_BUCKETS:
         RATE_LIMIT_REJECTED.labels(service, bucket)
+    for metric, values in _SERVICE_SERIES.get(service, []):
+        for value in values:
+            metric.labels(service, value)
+
+
+# The domain series each service exports (label values as in docs/conventions.md).
+_SERVICE_SERIES: dict[str, list[tuple[Counter, tuple[str, ...]]]] = {
+    "order": [
+        (ORDERS, ("pending", "confirmed", "failed", "cancelled")),
+        (ORDERS_RECONCILED, ("released", "error")),
+    ],
+    "product": [
+        (
+            STOCK_RESERVATIONS,
+            ("reserved", "insufficient_stock", "not_found", "replayed", "released"),
+        ),
+    ],
+}
 
 
 def route_label(scope: Scope) -> str:

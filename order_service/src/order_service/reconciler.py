@@ -27,6 +27,7 @@ from order_service.context import OrderContext, transaction
 from order_service.models import OrderStatus
 from order_service.saga import count_order
 from shop_common.errors import AppError, ServiceUnavailable
+from shop_common.logs import use_request_id
 from shop_common.metrics import ORDERS_RECONCILED
 
 __all__ = ["ADVISORY_LOCK_KEY", "ReconcileReport", "reconcile_once", "run_reconciler"]
@@ -122,7 +123,8 @@ async def _loop(ctx: OrderContext) -> None:
     while True:
         await asyncio.sleep(ctx.settings.reconcile_interval_seconds)
         try:
-            await reconcile_once(ctx)
+            with use_request_id(f"reconcile-{uuid.uuid4().hex[:12]}"):
+                await reconcile_once(ctx)
         except Exception:  # a bad round (database down...) must not end the loop
             logger.exception("reconciler round failed")
 
