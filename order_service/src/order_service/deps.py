@@ -9,7 +9,7 @@ from order_service.context import OrderContext
 __all__ = ["IdempotencyKeyDep", "OrderContextDep"]
 
 
-def _order_context(request: Request) -> OrderContext:
+async def _order_context(request: Request) -> OrderContext:
     ctx: OrderContext = request.app.state.orders
     return ctx
 

@@ -13,7 +13,7 @@ from shop_common.schemas import Pagination, pagination
 __all__ = ["IfMatchHeader", "PaginationDep", "ProductCacheDep", "ProductFiltersDep"]
 
 
-def _product_cache(request: Request) -> ProductCache:
+async def _product_cache(request: Request) -> ProductCache:
     cache: ProductCache = request.app.state.product_cache
     return cache
 
@@ -21,7 +21,7 @@ def _product_cache(request: Request) -> ProductCache:
 Price = Annotated[int | None, Query(ge=0, le=MAX_PRICE, description="In cents")]
 
 
-def _product_filters(
+async def _product_filters(
     q: Annotated[
         str | None, Query(max_length=200, description="Name or description contains")
     ] = None,

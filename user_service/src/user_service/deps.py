@@ -13,17 +13,17 @@ from user_service.tokens import Denylist, TokenIssuer
 __all__ = ["CurrentAuthDep", "DenylistDep", "LimiterDep", "TokenIssuerDep"]
 
 
-def _tokens(request: Request) -> TokenIssuer:
+async def _tokens(request: Request) -> TokenIssuer:
     tokens: TokenIssuer = request.app.state.tokens
     return tokens
 
 
-def _denylist(request: Request) -> Denylist:
+async def _denylist(request: Request) -> Denylist:
     denylist: Denylist = request.app.state.denylist
     return denylist
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
