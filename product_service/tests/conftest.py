@@ -17,7 +17,7 @@ from product_service.config import Settings
 from product_service.main import create_app
 from product_service.models import Base, Product
 from shop_common.clients import AuthenticatedUser
-from shop_common.testing.fixtures import app_client, redis_url_for_tests
+from shop_common.testing.fixtures import app_client
 from shop_common.testing.plugin import ServiceSpec
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
@@ -57,18 +57,13 @@ def user_service() -> FakeUserService:
 
 
 @pytest.fixture
-def make_settings(database_url: str, redis_prefix: str) -> Callable[..., Settings]:
+def make_settings(base_settings: dict[str, Any]) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "environment": "test",
-            "database_url": database_url,
-            "redis_url": redis_url_for_tests(),
-            "redis_prefix": redis_prefix,
+            **base_settings,
             "secret": INTERNAL_SECRET,
             "user_service_url": "http://user-service.test",
             "user_service_secret": USER_SERVICE_SECRET,
-            "rate_limit_default": "10000/minute",
-            "rate_limit_write": "10000/minute",
         }
         values.update(overrides)
         return Settings(**values)

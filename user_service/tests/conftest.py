@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shop_common.testing.fixtures import app_client, redis_url_for_tests
+from shop_common.testing.fixtures import app_client
 from shop_common.testing.plugin import ServiceSpec
 from user_service.config import Settings
 from user_service.main import create_app
@@ -27,20 +27,13 @@ def service_spec() -> ServiceSpec:
 
 
 @pytest.fixture
-def make_settings(database_url: str, redis_prefix: str) -> Callable[..., Settings]:
+def make_settings(base_settings: dict[str, Any]) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "environment": "test",
-            "database_url": database_url,
-            "redis_url": redis_url_for_tests(),
-            "redis_prefix": redis_prefix,
+            **base_settings,
             "secret": INTERNAL_SECRET,
             "secret_previous": PREVIOUS_SECRET,
             "jwt_secret": JWT_SECRET,
-            "rate_limit_enabled": True,
-            "rate_limit_default": "1000/minute",
-            "rate_limit_auth": "1000/minute",
-            "rate_limit_login_account": "1000/minute",
         }
         values.update(overrides)
         return Settings(**values)

@@ -2,13 +2,15 @@
 database and Redis fixtures. A service's `conftest.py` only defines `service_spec`.
 
 Fixtures: `database_url` (a database made and migrated for this run), `engine`, `db` (a
-session for asserting on state), `redis_prefix` (this run's Redis key prefix) and an autouse
+session for asserting on state), `redis_prefix` (this run's Redis key prefix),
+`base_settings` (the settings values every service's tests start from) and an autouse
 clean-up that empties the tables and this run's keys after every test.
 """
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import MetaData
@@ -69,3 +71,20 @@ async def _clean_slate(
     yield
     await truncate_tables(engine, service_spec.metadata)
     await clean_redis(redis_url_for_tests(), redis_prefix)
+
+
+@pytest.fixture
+def base_settings(database_url: str, redis_prefix: str) -> dict[str, Any]:
+    """Settings values every service's tests start from: this run's database and Redis
+    prefix, the test environment, and limits high enough not to get in the way."""
+    return {
+        "environment": "test",
+        "database_url": database_url,
+        "redis_url": redis_url_for_tests(),
+        "redis_prefix": redis_prefix,
+        "rate_limit_enabled": True,
+        "rate_limit_default": "10000/minute",
+        "rate_limit_auth": "10000/minute",
+        "rate_limit_login_account": "10000/minute",
+        "rate_limit_write": "10000/minute",
+    }
