@@ -213,3 +213,26 @@ async def test_the_reconciler_runs_in_the_background_of_the_app(
             await asyncio.sleep(0.05)
     assert (await stored_order(db, order_id)).status == "failed"
     assert products.stock(lamp) == 5
+
+
+async def test_an_order_the_reconciler_has_claimed_can_no_longer_be_confirmed(
+    ctx: OrderContext, products: FakeProducts, ada: User, db: AsyncSession
+) -> None:
+    # A create step slower than the grace period must not confirm an order whose stock
+    # the reconciler is giving back (that would confirm an order holding no stock).
+    lamp = products.add(stock=3)
+    order_id = await crashed_after_reserve(ctx, ada, lamp, 3)
+    products.faults["release"] = 503
+    report = await reconcile_once(ctx, now=later())
+    assert report.errors == [order_id]
+    reservation = await ctx.products.reserve(order_id, [(lamp, 3)])
+    async with transaction(ctx) as session:
+        confirmed = await service.confirm_order(session, order_id=order_id, reservation=reservation)
+    assert confirmed is None
+    assert (await stored_order(db, order_id)).status == "pending"
+    del products.faults["release"]
+    report = await reconcile_once(ctx, now=later(62))
+    assert report.released == [order_id]
+    assert products.stock(lamp) == 3
+    db.expire_all()
+    assert (await stored_order(db, order_id)).status == "failed"

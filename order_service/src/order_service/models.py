@@ -55,6 +55,9 @@ class Order(Base):
     user_id: Mapped[uuid.UUID]
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING)
     total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Set when the reconciler takes an abandoned pending order to give its stock back:
+    # from then on the order can never be confirmed, whatever its create step does.
+    release_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set while a delete releases the order's stock (no row lock is held meanwhile);
     # cleared if the release fails, and the order becomes `cancelled` when it succeeds.
     delete_requested_at: Mapped[datetime | None] = mapped_column(

@@ -184,7 +184,13 @@ async def claim_stale_pending(
     )
     ids = list((await session.scalars(stale)).all())
     if ids:
-        await session.execute(update(Order).where(Order.id.in_(ids)).values(modified_at=now))
+        await session.execute(
+            update(Order)
+            .where(Order.id.in_(ids))
+            .values(
+                modified_at=now, release_requested_at=func.coalesce(Order.release_requested_at, now)
+            )
+        )
     return ids
 
 

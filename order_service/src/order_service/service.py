@@ -160,7 +160,12 @@ async def confirm_order(
     """Confirm the pending order with the reserved price snapshot; None when it is no longer
     pending (reconciled or deleted meanwhile), in which case the reservation must go back."""
     order = await repository.get_order_for_update(session, order_id)
-    if order is None or order.status != OrderStatus.PENDING or order.delete_requested_at:
+    if (
+        order is None
+        or order.status != OrderStatus.PENDING
+        or order.delete_requested_at
+        or order.release_requested_at  # the reconciler is giving its stock back
+    ):
         return None
     reserved = {item.product_id: item for item in reservation.items}
     for line in order.items:
