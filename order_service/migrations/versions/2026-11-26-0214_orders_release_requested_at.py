@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "4de6fcb64aba"
 down_revision: str | None = "7e3ef3de57f1"
 branch_labels: str | Sequence[str] | None = None
