@@ -109,6 +109,7 @@ start_service() {
   rm -rf "$metrics_dir" && mkdir -p "$metrics_dir"
   PROMETHEUS_MULTIPROC_DIR="$metrics_dir" nohup "$VENV_BIN/uvicorn" "${name}_service.main:create_app" \
     --factory --host "$HOST" --port "$port" --workers "${WEB_CONCURRENCY:-2}" --no-access-log \
+    --no-proxy-headers \
     >>"$RUN_DIR/logs/$name.log" 2>&1 &
   echo $! >"$RUN_DIR/pids/$name.pid"
 }

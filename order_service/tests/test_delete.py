@@ -71,7 +71,7 @@ async def test_delete_of_an_unknown_or_malformed_id(client: httpx.AsyncClient, a
     assert (await client.delete(f"{ORDERS}{uuid.uuid4()}/", headers=ada[1])).status_code == 404
     response = await client.delete(f"{ORDERS}nope/", headers=ada[1])
     assert response.status_code == 422
-    assert response.json()["details"][0]["loc"] == ["path", "order_id"]
+    assert response.json()["details"][0]["loc"] == ["path", "id"]
 
 
 async def test_delete_without_a_token_is_401(client: httpx.AsyncClient) -> None:

@@ -122,7 +122,7 @@ async def test_unknown_order_is_404_and_a_malformed_id_422(
     assert response.status_code == 404
     response = await client.get(f"{ORDERS}not-a-uuid/", headers=ada[1])
     assert response.status_code == 422
-    assert response.json()["details"][0]["loc"] == ["path", "order_id"]
+    assert response.json()["details"][0]["loc"] == ["path", "id"]
 
 
 async def test_detail_without_a_token_is_401(client: httpx.AsyncClient) -> None:

@@ -35,13 +35,13 @@ async def test_openapi_documents_every_route_and_the_bearer_scheme(
 
     assert {
         "/api/v1/product/",
-        "/api/v1/product/{product_id}/",
+        "/api/v1/product/{id}/",
         "/internal/v1/product-details/",
         "/internal/v1/stock/reserve/",
         "/internal/v1/stock/release/",
     } <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
-    patch = schema["paths"]["/api/v1/product/{product_id}/"]["patch"]
+    patch = schema["paths"]["/api/v1/product/{id}/"]["patch"]
     assert {"401", "403", "404", "409", "412", "422"} <= set(patch["responses"])
     assert patch["security"] == [{"HTTPBearer": []}]
 
@@ -71,7 +71,7 @@ async def test_metrics_export_reservations_and_cache_series(client: httpx.AsyncC
 
     assert 'stock_reservations_total{outcome="reserved",service="product"}' in text
     assert 'cache_requests_total{cache="product",result="miss",service="product"}' in text
-    assert 'route="/api/v1/product/{product_id}"' in text
+    assert 'route="/api/v1/product/{id}"' in text
 
 
 @pytest.mark.parametrize("field", ["secret", "user_service_secret"])

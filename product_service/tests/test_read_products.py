@@ -50,7 +50,7 @@ async def test_detail_with_a_malformed_id_is_422(client: httpx.AsyncClient) -> N
     response = await client.get("/api/v1/product/not-a-uuid/")
 
     assert response.status_code == 422
-    assert response.json()["details"][0]["loc"] == ["path", "product_id"]
+    assert response.json()["details"][0]["loc"] == ["path", "id"]
 
 
 async def test_list_is_public_newest_first_with_the_envelope(client: httpx.AsyncClient) -> None:

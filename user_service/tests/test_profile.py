@@ -172,3 +172,26 @@ async def test_change_password_checks_the_rules_on_the_new_password(
     )
     assert response.status_code == 422
     assert {tuple(d["loc"]) for d in response.json()["details"]} == {("body", "new_password")}
+
+
+async def test_change_password_ends_access_tokens_issued_before_it(
+    client: httpx.AsyncClient,
+) -> None:
+    tokens = await register(client)
+    other_session = (
+        await client.post("/api/v1/login/", json={"email": "ada@example.com", "password": PASSWORD})
+    ).json()["data"]
+    response = await client.put(
+        CHANGE,
+        json={"old_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=bearer(tokens["access"]),
+    )
+    assert response.status_code == 200
+    for access in (tokens["access"], other_session["access"]):
+        assert (await client.get(PROFILE, headers=bearer(access))).status_code == 401
+    fresh = (
+        await client.post(
+            "/api/v1/login/", json={"email": "ada@example.com", "password": NEW_PASSWORD}
+        )
+    ).json()["data"]
+    assert (await client.get(PROFILE, headers=bearer(fresh["access"]))).status_code == 200

@@ -25,6 +25,8 @@ from shop_common.settings import ServiceSettings
 
 __all__ = ["StartupHook", "create_service_app"]
 
+# Bodies here are small JSON documents; a larger one is refused (413) before it is parsed.
+MAX_BODY_BYTES = 256 * 1024
 StartupHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 # X-Internal-Secret is deliberately absent: browsers can never call internal routes.
@@ -96,6 +98,7 @@ def create_service_app(
         version="1.0.0",
         lifespan=lifespan,
         redirect_slashes=False,
+        max_body_size=MAX_BODY_BYTES,
     )
     app.state.settings = settings
     install_error_handlers(app)

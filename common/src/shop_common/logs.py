@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 REQUEST_ID_HEADER = "X-Request-ID"
+logger = logging.getLogger(__name__)
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -57,8 +59,12 @@ class RequestIdMiddleware:
         request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = _request_id.set(request_id)
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
@@ -66,6 +72,14 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answer here rather than in Starlette's outermost handler, so the 500 still
+            # carries the request id and its log line names it.
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            body = b'{"message":"Internal server error","code":"internal_error"}'
+            await Response(body, 500, media_type="application/json")(scope, receive, send_with_id)
         finally:
             _request_id.reset(token)
 

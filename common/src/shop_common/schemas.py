@@ -1,13 +1,15 @@
 """Envelope models of the contract and the base of every request body."""
 
+import uuid
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
-from pydantic import BaseModel, ConfigDict
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
     "DataResponse",
     "ErrorResponse",
+    "IdPath",
     "error_responses",
     "InputModel",
     "ListResponse",
@@ -18,12 +20,25 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+MAX_OFFSET = 2**31 - 1  # past this a page is always empty; keeps the value a valid integer
 
 
 class InputModel(BaseModel):
     """Request bodies refuse unknown fields, so nothing can be mass-assigned."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL cannot store NUL in text: refuse it here with a clear 422.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+# A resource id in a path, named `{id}` as in the contract (a malformed one is a 422).
+IdPath = Annotated[uuid.UUID, Path(alias="id", description="The resource's UUID")]
 
 
 class MessageResponse(BaseModel):
@@ -54,7 +69,7 @@ class Pagination(BaseModel):
 # Dependencies are `async def`: FastAPI runs plain `def` ones in a thread pool, which costs
 # a thread hand-off on every request.
 async def pagination(
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")] = 10,
 ) -> Pagination:
     return Pagination(offset=offset, limit=limit)

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 __all__ = ["ServiceSettings", "is_placeholder_secret", "shared"]
 
 Environment = Literal["development", "test", "production"]
-_PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "secret", "example", "xxx")
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "placeholder", "your-secret")
 MIN_SECRET_LENGTH = 32
 
 
@@ -40,7 +40,9 @@ CsvList = Annotated[list[str], NoDecode]
 class ServiceSettings(BaseSettings):
     """Configuration every service shares; subclasses add their own fields and prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     service_name: str = "service"
     environment: Environment = shared("ENVIRONMENT", "production")
@@ -85,16 +87,24 @@ class ServiceSettings(BaseSettings):
             return self
         for name in self.secret_fields():
             value: SecretStr = getattr(self, name)
-            if is_placeholder_secret(value.get_secret_value()):
+            optional = name.endswith("_previous") and not value.get_secret_value()
+            if not optional and is_placeholder_secret(value.get_secret_value()):
                 raise ValueError(
                     f"{name} is missing or a placeholder; set a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters (ENVIRONMENT={self.environment})"
                 )
         return self
 
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _explicit_origins(cls, origins: list[str]) -> list[str]:
+        if "*" in origins:
+            raise ValueError("CORS_ORIGINS must list explicit origins, never *")
+        return origins
+
     def secret_fields(self) -> list[str]:
         """Names of the secrets that must be real outside development."""
-        return ["secret"]
+        return ["secret", "secret_previous"]
 
     def accepted_secrets(self) -> list[str]:
         values = [self.secret.get_secret_value(), self.secret_previous.get_secret_value()]

@@ -1,6 +1,5 @@
 """Routes of the order service: thin wrappers that parse, call the saga or service, and wrap."""
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Query, Response
@@ -14,6 +13,7 @@ from shop_common.rate_limit import rate_limit
 from shop_common.routing import ShopRouter
 from shop_common.schemas import (
     DataResponse,
+    IdPath,
     ListResponse,
     MessageDataResponse,
     MessageResponse,
@@ -73,22 +73,20 @@ async def list_orders(
     return await service.list_orders(session, user_id=user.id, status=status, page=page)
 
 
-@router.get("/order/{order_id}/", responses=error_responses({**UNAUTHORIZED, **NOT_FOUND}))
+@router.get("/order/{id}/", responses=error_responses({**UNAUTHORIZED, **NOT_FOUND}))
 async def get_order(
-    order_id: uuid.UUID, user: CurrentUserDep, session: SessionDep
+    order_id: IdPath, user: CurrentUserDep, session: SessionDep
 ) -> DataResponse[OrderRead]:
     order = await service.get_order(session, user_id=user.id, order_id=order_id)
     return DataResponse(data=order)
 
 
 @router.delete(
-    "/order/{order_id}/",
+    "/order/{id}/",
     responses=error_responses(
         {**UNAUTHORIZED, **NOT_FOUND, 503: "The stock cannot be released yet; the order stays"}
     ),
 )
-async def delete_order(
-    order_id: uuid.UUID, user: WriterDep, ctx: OrderContextDep
-) -> MessageResponse:
+async def delete_order(order_id: IdPath, user: WriterDep, ctx: OrderContextDep) -> MessageResponse:
     await saga.delete_order(ctx, user_id=user.id, order_id=order_id)
     return MessageResponse(message="Order deleted successfully")

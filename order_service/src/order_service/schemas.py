@@ -21,7 +21,9 @@ __all__ = [
     "lines_hash",
 ]
 
-Quantity = Annotated[int, Field(ge=1, le=1000, description="Units of the product (1..1000)")]
+Quantity = Annotated[
+    int, Field(strict=True, ge=1, le=1000, description="Units of the product (1..1000)")
+]
 
 
 class OrderLineIn(InputModel):

@@ -1,7 +1,5 @@
 """Routes of the product catalogue: thin wrappers that parse, call the service and wrap."""
 
-import uuid
-
 from fastapi import Depends, Response
 
 from product_service import service
@@ -19,6 +17,7 @@ from shop_common.rate_limit import rate_limit
 from shop_common.routing import ShopRouter
 from shop_common.schemas import (
     DataResponse,
+    IdPath,
     ListResponse,
     MessageDataResponse,
     MessageResponse,
@@ -76,18 +75,18 @@ async def list_products(
 
 
 @public_router.get(
-    "/product/{product_id}/",
+    "/product/{id}/",
     responses={200: {"headers": ETAG_HEADER}, **error_responses(NOT_FOUND)},
 )
 async def get_product(
-    product_id: uuid.UUID, session: SessionDep, cache: ProductCacheDep, response: Response
+    product_id: IdPath, session: SessionDep, cache: ProductCacheDep, response: Response
 ) -> DataResponse[ProductRead]:
     entry = await service.get_product(session, cache, product_id=product_id)
     return DataResponse(data=_with_etag(response, entry))
 
 
 @public_router.patch(
-    "/product/{product_id}/",
+    "/product/{id}/",
     responses={
         200: {"headers": ETAG_HEADER},
         **error_responses(
@@ -96,7 +95,7 @@ async def get_product(
     },
 )
 async def update_product(
-    product_id: uuid.UUID,
+    product_id: IdPath,
     body: ProductUpdate,
     user: WriterDep,
     session: SessionDep,
@@ -112,11 +111,9 @@ async def update_product(
     )
 
 
-@public_router.delete(
-    "/product/{product_id}/", responses=error_responses({**OWNER_ERRORS, **PRECONDITION})
-)
+@public_router.delete("/product/{id}/", responses=error_responses({**OWNER_ERRORS, **PRECONDITION}))
 async def delete_product(
-    product_id: uuid.UUID,
+    product_id: IdPath,
     user: WriterDep,
     session: SessionDep,
     cache: ProductCacheDep,

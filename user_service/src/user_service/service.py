@@ -126,7 +126,7 @@ async def authenticate(
     user = await repository.get_user(session, claims.sub)
     if user is None:
         raise Unauthorized("Invalid or expired token", code="invalid_token")
-    if user.tokens_valid_after and claims.iat < int(user.tokens_valid_after.timestamp()):
+    if user.tokens_valid_after and claims.iat < user.tokens_valid_after.timestamp():
         raise Unauthorized("Token has been revoked", code="invalid_token")
     return Authenticated(user, claims)
 

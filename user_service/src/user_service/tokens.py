@@ -27,7 +27,7 @@ class Claims:
     sub: uuid.UUID
     type: TokenType
     jti: uuid.UUID
-    iat: int
+    iat: float
     exp: int
 
 
@@ -51,8 +51,11 @@ class TokenIssuer:
         }
 
     def issue(self, user_id: uuid.UUID, token_type: TokenType) -> tuple[str, Claims]:
-        now = int(time.time())
-        claims = Claims(user_id, token_type, uuid.uuid4(), now, now + self.lifetimes[token_type])
+        # `iat` keeps sub-second precision (a JSON number, as RFC 7519 allows) so a token
+        # issued a moment before a password change is told apart from one issued after.
+        now = time.time()
+        expires = int(now) + self.lifetimes[token_type]
+        claims = Claims(user_id, token_type, uuid.uuid4(), round(now, 6), expires)
         payload = {
             "sub": str(claims.sub),
             "type": token_type,
@@ -80,7 +83,7 @@ class TokenIssuer:
                 sub=uuid.UUID(str(payload["sub"])),
                 type=payload["type"],
                 jti=uuid.UUID(str(payload["jti"])),
-                iat=int(payload["iat"]),
+                iat=float(payload["iat"]),
                 exp=int(payload["exp"]),
             )
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
