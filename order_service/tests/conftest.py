@@ -129,7 +129,7 @@ async def place(
     client: httpx.AsyncClient,
     headers: dict[str, str],
     product_id: uuid.UUID,
-    quantity: int = 1,
+    quantity: object = 1,
 ) -> httpx.Response:
     return await client.post(
         ORDERS, json={"product_id": str(product_id), "quantity": quantity}, headers=headers

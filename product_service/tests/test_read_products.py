@@ -100,6 +100,8 @@ async def test_list_pages_with_offset_and_limit_and_counts_all_matches(
         ({"min_price": 5, "max_price": 4}, ["query", "max_price"]),
         ({"in_stock": "maybe"}, ["query", "in_stock"]),
         ({"creator_id": "ada"}, ["query", "creator_id"]),
+        ({"q": "a\x00b"}, ["query", "q"]),
+        ({"offset": 2**31}, ["query", "offset"]),
     ],
 )
 async def test_list_refuses_invalid_parameters(

@@ -2,15 +2,20 @@
 errors for unknown routes, request ids, CORS, rate limits and metrics."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_common.app import create_service_app
+from shop_common.routing import ShopRouter
 from shop_common.testing.fixtures import app_client
 from user_service.config import Settings
 from user_service.main import create_app
+from user_service.models import User
 
 from .conftest import PASSWORD, bearer, register
 
@@ -120,6 +125,9 @@ async def test_failed_logins_are_limited_per_account(
         )
     assert codes == [401, 401, 429]
     assert right.status_code == 429
+    assert right.headers["RateLimit-Limit"] == "2"
+    assert right.headers["RateLimit-Remaining"] == "0"
+    assert int(right.headers["Retry-After"]) >= 1
 
 
 async def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_key(
@@ -226,3 +234,92 @@ async def test_openapi_offers_bearer_authorization(client: httpx.AsyncClient) ->
     assert "/api/v1/register/" in schema["paths"]
     docs = await client.get("/docs")
     assert docs.status_code == 200
+
+
+async def test_internal_routes_are_left_out_of_cors(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/internal/v1/token/",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+    )
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert response.json()["code"] == "method_not_allowed"
+
+
+async def test_docs_answer_with_and_without_trailing_slash(client: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/docs/"):
+        assert (await client.get(path)).status_code == 200
+    for path in ("/openapi.json", "/openapi.json/"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert "/api/v1/login/" in response.json()["paths"]
+
+
+async def test_nul_character_in_a_body_is_a_422_not_a_500(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    response = await client.post(
+        "/api/v1/register/",
+        json={"email": "ada@example.com", "password": PASSWORD, "name": "A\u0000da"},
+    )
+    assert response.status_code == 422
+    assert response.json()["details"] == [
+        {"loc": ["body", "name"], "msg": "must not contain NUL characters"}
+    ]
+    assert await db.scalar(select(func.count()).select_from(User)) == 0
+
+
+async def test_a_body_over_the_size_limit_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    big = {"email": "ada@example.com", "password": PASSWORD, "name": "x" * 300_000}
+    response = await client.post("/api/v1/register/", json=big)
+    assert response.status_code == 413
+    assert response.json()["code"]
+
+
+async def test_with_the_database_down_requests_get_503_and_ready_says_so(
+    make_settings: Callable[..., Settings],
+) -> None:
+    dead = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+    app = create_app(make_settings(database_url=dead))
+    async with app_client(app) as client:
+        response = await client.post(
+            "/api/v1/register/", json={"email": "ada@example.com", "password": PASSWORD}
+        )
+        ready = await client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "unavailable"
+
+
+async def test_an_unexpected_error_is_a_500_envelope_that_keeps_the_request_id(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    boom = ShopRouter()
+
+    @boom.get("/boom")
+    async def explode() -> None:
+        raise RuntimeError("kaboom")
+
+    app = create_service_app(settings, title="t", description="d", routers=[boom])
+    async with app_client(app) as client:
+        response = await client.get("/boom", headers={"X-Request-ID": "rid-500"})
+    assert response.status_code == 500
+    assert response.json() == {"message": "Internal server error", "code": "internal_error"}
+    assert response.headers["X-Request-ID"] == "rid-500"
+    assert "kaboom" not in response.text
+
+
+async def test_a_chunked_body_over_the_size_limit_is_refused_with_413(
+    client: httpx.AsyncClient,
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"email": "ada@example.com", "name": "'
+        for _ in range(40):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    response = await client.post(
+        "/api/v1/register/", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"

@@ -9,10 +9,14 @@ everything at shutdown.
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shop_common.db import Database
 from shop_common.errors import error_response, install_error_handlers
@@ -27,6 +31,8 @@ __all__ = ["StartupHook", "create_service_app"]
 
 # Bodies here are small JSON documents; a larger one is refused (413) before it is parsed.
 MAX_BODY_BYTES = 256 * 1024
+TOO_LARGE = f"Request body over {MAX_BODY_BYTES // 1024} KiB"
+INTERNAL_PREFIX = "/internal/"
 StartupHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 # X-Internal-Secret is deliberately absent: browsers can never call internal routes.
@@ -49,7 +55,14 @@ CORS_EXPOSED_HEADERS = [
 
 
 class EnvelopeCORSMiddleware(CORSMiddleware):
-    """Starlette's CORS handling, with refused preflights answered in the error envelope."""
+    """Starlette's CORS handling, with refused preflights answered in the error envelope
+    and internal routes left out entirely (browsers never call them)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(INTERNAL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)
@@ -61,6 +74,51 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
             if k.lower() not in ("content-type", "content-length")
         }
         return error_response(400, bytes(response.body).decode(), "cors_refused", headers=headers)
+
+
+class BodyLimitMiddleware:
+    """Refuse a request body over `max_bytes` with a 413 in the error envelope, before it
+    is read in full: at once from `Content-Length`, else as the chunks arrive."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large()(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:  # FastAPI renders this through our handlers
+                raise StarletteHTTPException(413, TOO_LARGE)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _too_large(self) -> Response:
+        return error_response(413, TOO_LARGE, "payload_too_large")
+
+
+def _serve_docs_with_trailing_slash(app: FastAPI) -> None:
+    """Every path answers with and without its trailing slash: the docs too."""
+
+    async def openapi_alias(_: Request) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    async def docs_alias(_: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    app.add_route("/openapi.json/", openapi_alias, include_in_schema=False)
+    app.add_route("/docs/", docs_alias, include_in_schema=False)
 
 
 def create_service_app(
@@ -98,15 +156,16 @@ def create_service_app(
         version="1.0.0",
         lifespan=lifespan,
         redirect_slashes=False,
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(ops_router)
+    _serve_docs_with_trailing_slash(app)
     for router in routers:
         app.include_router(router)
 
     # Starlette runs the last-added middleware first.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         EnvelopeCORSMiddleware,

@@ -110,6 +110,17 @@ class RateLimiter:
             return None
         return max(1, math.ceil(stats.reset_time - time.time()))
 
+    def refusal(self, bucket: str, retry_after: int, message: str) -> TooManyRequests:
+        """The 429 for a spent `bucket`, with that bucket's own `RateLimit-*` headers."""
+        RATE_LIMIT_REJECTED.labels(self.service, bucket).inc()
+        headers = {
+            "RateLimit-Limit": str(self.items[bucket].amount),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(retry_after),
+            "Retry-After": str(retry_after),
+        }
+        return TooManyRequests(message, headers=headers)
+
     async def record(self, bucket: str, key: str) -> None:
         """Count an event (such as a failed login) without refusing anything now."""
         if not self.enabled:

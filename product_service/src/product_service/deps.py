@@ -23,7 +23,8 @@ Price = Annotated[int | None, Query(ge=0, le=MAX_PRICE, description="In cents")]
 
 async def _product_filters(
     q: Annotated[
-        str | None, Query(max_length=200, description="Name or description contains")
+        str | None,
+        Query(max_length=200, pattern=r"^[^\x00]*$", description="Name or description contains"),
     ] = None,
     min_price: Price = None,
     max_price: Price = None,

@@ -21,8 +21,11 @@ __all__ = [
     "Stock",
 ]
 
-MAX_PRICE = 2**63 - 1  # BIGINT
-MAX_STOCK = 2**31 - 1  # INTEGER
+# Ten billion in currency units: 50 lines x 1000 units of it still fit a BIGINT total and
+# stay exact in a JavaScript number.
+MAX_PRICE = 1_000_000_000_000
+# Far below INTEGER's 2**31 - 1, so giving reserved units back can never overflow.
+MAX_STOCK = 1_000_000_000
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Description = Annotated[str, Field(max_length=5000)]

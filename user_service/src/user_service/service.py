@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_common.errors import BadRequest, Conflict, TooManyRequests, Unauthorized, ValidationFailed
+from shop_common.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
 from shop_common.rate_limit import RateLimiter
 from user_service import repository
 from user_service.models import User
@@ -89,9 +89,8 @@ async def login(
 ) -> TokenPair:
     retry_after = await limiter.blocked_for("login_account", data.email)
     if retry_after is not None:
-        raise TooManyRequests(
-            "Too many failed logins for this account, try again later",
-            headers={"Retry-After": str(retry_after)},
+        raise limiter.refusal(
+            "login_account", retry_after, "Too many failed logins for this account, try again later"
         )
     user = await repository.get_user_by_email(session, data.email)
     valid = await verify_password(user.password_hash if user else None, data.password)
