@@ -1,6 +1,7 @@
 """Ops behaviour every service shares, exercised on the user service: health, readiness,
 errors for unknown routes, request ids, CORS, rate limits and metrics."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -323,3 +324,32 @@ async def test_a_chunked_body_over_the_size_limit_is_refused_with_413(
     )
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+async def test_concurrent_wrong_passwords_cannot_pass_the_account_limit(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(rate_limit_login_account="5/minute"))
+    async with app_client(app) as client:
+        await register(client)
+        wrong = {"email": "ada@example.com", "password": "Wr0ng!Password"}
+        answers = await asyncio.gather(
+            *(client.post("/api/v1/login/", json=wrong) for _ in range(30))
+        )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [401] * 5 + [429] * 25
+
+
+async def test_a_successful_login_clears_the_failure_count(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(rate_limit_login_account="2/minute"))
+    async with app_client(app) as client:
+        await register(client)
+        wrong = {"email": "ada@example.com", "password": "Wr0ng!Password"}
+        right = {"email": "ada@example.com", "password": PASSWORD}
+        codes = [
+            (await client.post("/api/v1/login/", json=body)).status_code
+            for body in (wrong, right, wrong, right)
+        ]
+    assert codes == [401, 200, 401, 200]

@@ -121,15 +121,10 @@ def _serve_docs_with_trailing_slash(app: FastAPI) -> None:
     app.add_route("/docs/", docs_alias, include_in_schema=False)
 
 
-def create_service_app(
-    settings: ServiceSettings,
-    *,
-    title: str,
-    description: str,
-    routers: Sequence[APIRouter],
-    startup_hooks: Sequence[StartupHook] = (),
-) -> FastAPI:
-    configure_logging(settings.service_name, settings.log_level)
+def _lifespan(
+    settings: ServiceSettings, startup_hooks: Sequence[StartupHook]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Create the engine, Redis and the limiter once per process; run the service's hooks."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -150,21 +145,12 @@ def create_service_app(
             await app.state.redis.aclose()
             await app.state.db.dispose()
 
-    app = FastAPI(
-        title=title,
-        description=description,
-        version="1.0.0",
-        lifespan=lifespan,
-        redirect_slashes=False,
-    )
-    app.state.settings = settings
-    install_error_handlers(app)
-    app.include_router(ops_router)
-    _serve_docs_with_trailing_slash(app)
-    for router in routers:
-        app.include_router(router)
+    return lifespan
 
-    # Starlette runs the last-added middleware first.
+
+def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
+    """Request order: request id -> metrics -> CORS -> rate-limit headers -> body limit.
+    Starlette runs the last-added middleware first, hence the reverse order here."""
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
@@ -178,4 +164,29 @@ def create_service_app(
     )
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    startup_hooks: Sequence[StartupHook] = (),
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=_lifespan(settings, startup_hooks),
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    _serve_docs_with_trailing_slash(app)
+    for router in routers:
+        app.include_router(router)
+    _add_middleware(app, settings)
     return app

@@ -96,19 +96,28 @@ class RateLimiter:
             RATE_LIMIT_REJECTED.labels(self.service, bucket).inc()
             raise TooManyRequests(headers={**headers, "Retry-After": str(reset)})
 
-    async def blocked_for(self, bucket: str, key: str) -> int | None:
-        """Seconds until `key` may try again when its `bucket` is spent, else None."""
+    async def consume(self, bucket: str, key: str) -> int | None:
+        """Count one attempt atomically; seconds to wait when `bucket` is spent, else None."""
         if not self.enabled:
             return None
         item = self.items[bucket]
         try:
+            if await self.strategy.hit(item, bucket, key):
+                return None
             stats = await self.strategy.get_window_stats(item, bucket, key)
         except Exception:
             RATE_LIMIT_BACKEND_ERRORS.labels(self.service).inc()
             return None
-        if stats.remaining > 0:
-            return None
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def clear(self, bucket: str, key: str) -> None:
+        """Forget what `key` spent of `bucket` (a successful login ends a failure streak)."""
+        if not self.enabled:
+            return
+        try:
+            await self.strategy.clear(self.items[bucket], bucket, key)
+        except Exception:
+            RATE_LIMIT_BACKEND_ERRORS.labels(self.service).inc()
 
     def refusal(self, bucket: str, retry_after: int, message: str) -> TooManyRequests:
         """The 429 for a spent `bucket`, with that bucket's own `RateLimit-*` headers."""
@@ -120,15 +129,6 @@ class RateLimiter:
             "Retry-After": str(retry_after),
         }
         return TooManyRequests(message, headers=headers)
-
-    async def record(self, bucket: str, key: str) -> None:
-        """Count an event (such as a failed login) without refusing anything now."""
-        if not self.enabled:
-            return
-        try:
-            await self.strategy.hit(self.items[bucket], bucket, key)
-        except Exception:
-            RATE_LIMIT_BACKEND_ERRORS.labels(self.service).inc()
 
 
 def _remember(request: Request, headers: dict[str, str]) -> None:

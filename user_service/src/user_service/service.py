@@ -72,9 +72,10 @@ async def register(
     session: AsyncSession, tokens: TokenIssuer, *, data: RegisterRequest
 ) -> TokenPair:
     _check_password_rules(data.password, data.email, "password")
+    # Hashed before the first query, so no pooled connection waits on the hash.
+    password_hash = await hash_password(data.password)
     if await repository.get_user_by_email(session, data.email) is not None:
         raise Conflict("A user with this email already exists", code="email_taken")
-    password_hash = await hash_password(data.password)
     try:
         user = await repository.create_user(
             session, email=data.email, name=data.name, password_hash=password_hash
@@ -87,16 +88,19 @@ async def register(
 async def login(
     session: AsyncSession, tokens: TokenIssuer, limiter: RateLimiter, *, data: LoginRequest
 ) -> TokenPair:
-    retry_after = await limiter.blocked_for("login_account", data.email)
+    # Every attempt is counted before the password is checked, so concurrent guesses cannot
+    # slip past the limit; a success clears the count, leaving only failures counted.
+    retry_after = await limiter.consume("login_account", data.email)
     if retry_after is not None:
         raise limiter.refusal(
             "login_account", retry_after, "Too many failed logins for this account, try again later"
         )
     user = await repository.get_user_by_email(session, data.email)
+    await session.close()  # hand the connection back to the pool while the hash runs
     valid = await verify_password(user.password_hash if user else None, data.password)
     if user is None or not valid:
-        await limiter.record("login_account", data.email)
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    await limiter.clear("login_account", data.email)
     return await _issue_pair(session, tokens, user.id, uuid.uuid4())
 
 
