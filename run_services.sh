@@ -99,6 +99,24 @@ prepare_datastores() {
   export ORDER_SERVICE_REDIS_URL="${ORDER_SERVICE_REDIS_URL:-$base/2}"
 }
 
+port_in_use() {
+  "$VENV_BIN/python" - "$HOST" "$1" <<'PY'
+import socket, sys
+with socket.socket() as sock:
+    sock.settimeout(0.5)
+    sys.exit(0 if sock.connect_ex((sys.argv[1], int(sys.argv[2]))) == 0 else 1)
+PY
+}
+
+check_ports_free() {
+  local s
+  for s in "${SERVICES[@]}"; do
+    if port_in_use "${PORTS[$s]}"; then
+      die "port ${PORTS[$s]} ($s) is already in use by another program; stop it or set ${s^^}_SERVICE_PORT"
+    fi
+  done
+}
+
 start_service() {
   local name="$1" port="${PORTS[$1]}" metrics_dir="$RUN_DIR/metrics/$1"
   local upper="${name^^}"
@@ -144,6 +162,7 @@ start_native() {
     return 0
   fi
   ensure_env
+  check_ports_free
   mkdir -p "$RUN_DIR/logs" "$RUN_DIR/pids"
   echo native >"$MODE_FILE"
   load_secrets

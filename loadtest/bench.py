@@ -10,6 +10,7 @@ is done before timing starts. Only loopback addresses are used.
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import time
@@ -81,25 +82,30 @@ async def _post(
         return data
 
 
-async def setup(args: argparse.Namespace) -> tuple[str, str]:
-    """A user with an access token and a product with enough stock for the order scenario."""
+async def setup(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """A user with an access token and products with enough stock for the order scenario."""
     async with aiohttp.ClientSession() as session:
         email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
         registered = await _post(
             session, f"{args.user}/api/v1/register/", {"email": email, "password": PASSWORD}
         )
         token = str(registered["data"]["access"])  # type: ignore[index]
-        product = await _post(
-            session,
-            f"{args.product}/api/v1/product/",
-            {"name": f"bench-{uuid.uuid4().hex[:8]}", "price": 1999, "stock": 10_000_000},
-            token,
-        )
-        return token, str(product["data"]["id"])  # type: ignore[index]
+        ids = []
+        for _ in range(args.products):
+            product = await _post(
+                session,
+                f"{args.product}/api/v1/product/",
+                {"name": f"bench-{uuid.uuid4().hex[:8]}", "price": 1999, "stock": 10_000_000},
+                token,
+            )
+            ids.append(str(product["data"]["id"]))  # type: ignore[index]
+        return token, ids
 
 
-def scenarios(args: argparse.Namespace, token: str, product_id: str) -> dict[str, Call]:
+def scenarios(args: argparse.Namespace, token: str, product_ids: list[str]) -> dict[str, Call]:
     auth = {"Authorization": f"Bearer {token}"}
+    product_id = product_ids[0]
+    turn = itertools.count()
 
     async def get(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> int:
         async with session.get(url, headers=headers) as response:
@@ -107,7 +113,8 @@ def scenarios(args: argparse.Namespace, token: str, product_id: str) -> dict[str
             return response.status
 
     async def order(session: aiohttp.ClientSession) -> int:
-        body = json.dumps({"product_id": product_id, "quantity": 1})
+        target = product_ids[next(turn) % len(product_ids)]
+        body = json.dumps({"product_id": target, "quantity": 1})
         headers = {**auth, "Content-Type": "application/json"}
         async with session.post(
             f"{args.order}/api/v1/order/", data=body, headers=headers
@@ -125,7 +132,7 @@ def scenarios(args: argparse.Namespace, token: str, product_id: str) -> dict[str
         ),
         "profile (JWT + DB)": lambda s: get(s, f"{args.user}/api/v1/profile/", auth),
         "order list (token via user svc)": lambda s: get(s, f"{args.order}/api/v1/order/", auth),
-        "order create (saga: reserve)": order,
+        f"order create (saga, {len(product_ids)} product(s))": order,
     }
 
 
@@ -137,12 +144,15 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument(
+        "--products", type=int, default=1, help="orders rotate over this many products"
+    )
     args = parser.parse_args()
-    token, product_id = await setup(args)
+    token, product_ids = await setup(args)
     print(f"duration {args.duration:.0f}s per scenario, {args.concurrency} concurrent clients\n")
     print("| scenario | ok | errors | req/s | mean ms | p50 ms | p95 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, call in scenarios(args, token, product_id).items():
+    for name, call in scenarios(args, token, product_ids).items():
         if args.only and args.only not in name:
             continue
         result = await run_scenario(

@@ -37,7 +37,11 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
+            # No ping per checkout (a round trip on every transaction, measured at 4-8% of
+            # the order path's CPU): a connection the server dropped fails once, SQLAlchemy
+            # then discards the pool's connections and the client gets a 503.
+            pool_pre_ping=False,
+            pool_recycle=1800,
             # Bound values (a password hash, user input) never reach an error or a log line.
             hide_parameters=True,
         )
