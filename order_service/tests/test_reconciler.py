@@ -41,7 +41,7 @@ async def crashed_after_reserve(
     return order_id
 
 
-async def test_a_pending_order_left_by_a_crash_is_released_and_failed(
+async def test_a_pending_order_left_by_a_crash_is_released_and_withdrawn(
     ctx: OrderContext, products: FakeProducts, ada: User, db: AsyncSession
 ) -> None:
     lamp = products.add(stock=5)
@@ -51,17 +51,17 @@ async def test_a_pending_order_left_by_a_crash_is_released_and_failed(
     report = await reconcile_once(ctx, now=later())
     assert report.released == [order_id]
     assert products.stock(lamp) == 5
-    assert (await stored_order(db, order_id)).status == "failed"
+    assert (await stored_order(db, order_id)).status == "cancelled"
     assert reconciled("released") - before == 1
 
 
-async def test_a_pending_order_that_never_reserved_is_failed_too(
+async def test_a_pending_order_that_never_reserved_is_withdrawn_too(
     ctx: OrderContext, products: FakeProducts, ada: User, db: AsyncSession
 ) -> None:
     lamp = products.add(stock=5)
     order_id = await pending_order(ctx, ada[0], lamp)
     await reconcile_once(ctx, now=later())
-    assert (await stored_order(db, order_id)).status == "failed"
+    assert (await stored_order(db, order_id)).status == "cancelled"
     assert products.stock(lamp) == 5
 
 
@@ -106,7 +106,7 @@ async def test_a_failed_release_is_counted_and_retried_a_grace_period_later(
     assert (await reconcile_once(ctx, now=later())).released == []  # claimed: not yet again
     assert (await reconcile_once(ctx, now=later(62))).released == [order_id]
     assert products.stock(lamp) == 5
-    assert (await stored_order(db, order_id)).status == "failed"
+    assert (await stored_order(db, order_id)).status == "cancelled"
 
 
 async def test_an_interrupted_delete_is_finished(
@@ -192,7 +192,7 @@ async def test_concurrent_rounds_release_each_order_once(
     assert sum(len(r.released) for r in reports) == 10
     assert products.count("release") == 10
     assert products.stock(lamp) == 20
-    assert await orders_by_status(db) == {"failed": 10}
+    assert await orders_by_status(db) == {"cancelled": 10}
 
 
 async def test_the_reconciler_runs_in_the_background_of_the_app(
@@ -208,10 +208,10 @@ async def test_the_reconciler_runs_in_the_background_of_the_app(
     async with app_client(app):
         order_id = await crashed_after_reserve(app.state.orders, ada, lamp)
         for _ in range(100):
-            if (await stored_order(db, order_id)).status == "failed":
+            if (await stored_order(db, order_id)).status == "cancelled":
                 break
             await asyncio.sleep(0.05)
-    assert (await stored_order(db, order_id)).status == "failed"
+    assert (await stored_order(db, order_id)).status == "cancelled"
     assert products.stock(lamp) == 5
 
 
@@ -235,4 +235,4 @@ async def test_an_order_the_reconciler_has_claimed_can_no_longer_be_confirmed(
     assert report.released == [order_id]
     assert products.stock(lamp) == 3
     db.expire_all()
-    assert (await stored_order(db, order_id)).status == "failed"
+    assert (await stored_order(db, order_id)).status == "cancelled"

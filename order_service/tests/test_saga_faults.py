@@ -19,7 +19,7 @@ from order_service.models import Order
 from order_service.reconciler import reconcile_once
 from shop_common.testing.fixtures import app_client
 
-from .conftest import orders_by_status, place
+from .conftest import ORDERS, orders_by_status, place
 from .fakes import FakeProducts, FakeUsers
 
 User = tuple[uuid.UUID, dict[str, str]]
@@ -44,7 +44,7 @@ async def test_unreachable_product_service_is_503_with_no_order_confirmed(
     assert await orders_by_status(db) == {"pending": 1}
 
 
-async def test_unreachable_reserve_with_a_working_release_fails_the_order(
+async def test_unreachable_reserve_with_a_working_release_withdraws_the_order(
     client: httpx.AsyncClient, products: FakeProducts, ada: User, db: AsyncSession
 ) -> None:
     lamp = products.add(stock=5)
@@ -52,8 +52,10 @@ async def test_unreachable_reserve_with_a_working_release_fails_the_order(
     assert (await place(client, ada[1], lamp)).status_code == 503
     assert products.count("reserve") == 3  # idempotent, so retried
     assert products.count("release") == 1
-    assert await orders_by_status(db) == {"failed": 1}
+    assert await orders_by_status(db) == {"cancelled": 1}
     assert products.stock(lamp) == 5
+    listed = (await client.get(ORDERS, headers=ada[1])).json()
+    assert (listed["count"], listed["results"]) == (0, [])  # "no order kept"
 
 
 async def test_reserve_that_times_out_after_taking_stock_is_released_at_once(
@@ -66,7 +68,7 @@ async def test_reserve_that_times_out_after_taking_stock_is_released_at_once(
     assert products.count("reserve") == 3
     assert products.effective_releases() == 1
     assert products.stock(lamp) == 5
-    assert await orders_by_status(db) == {"failed": 1}
+    assert await orders_by_status(db) == {"cancelled": 1}
 
 
 async def test_reserve_that_times_out_with_release_down_is_released_by_the_reconciler(
@@ -86,7 +88,7 @@ async def test_reserve_that_times_out_with_release_down_is_released_by_the_recon
     report = await reconcile_once(ctx, now=datetime.now(UTC) + timedelta(seconds=31))
     assert len(report.released) == 1
     assert products.stock(lamp) == 5
-    assert await orders_by_status(db) == {"failed": 1}
+    assert await orders_by_status(db) == {"cancelled": 1}
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
@@ -98,7 +100,7 @@ async def test_server_errors_from_reserve_are_retried_then_503(
     response = await place(client, ada[1], lamp)
     assert response.status_code == 503
     assert products.count("reserve") == 3
-    assert await orders_by_status(db) == {"failed": 1}
+    assert await orders_by_status(db) == {"cancelled": 1}
 
 
 async def test_a_refused_secret_is_503_not_the_users_fault(
@@ -109,7 +111,7 @@ async def test_a_refused_secret_is_503_not_the_users_fault(
     response = await place(client, ada[1], lamp)
     assert response.status_code == 503
     assert response.json()["code"] == "product_service_unavailable"
-    assert await orders_by_status(db) == {"failed": 1}
+    assert await orders_by_status(db) == {"cancelled": 1}
 
 
 async def test_a_reservation_of_something_else_is_released_and_503(
@@ -136,7 +138,7 @@ async def test_a_reservation_of_something_else_is_released_and_503(
     assert response.status_code == 503
     order = (await db.scalars(select(Order))).one()
     assert released == [str(order.id)]
-    assert order.status == "failed"
+    assert order.status == "cancelled"
 
 
 async def test_an_order_reconciled_while_reserving_gives_its_stock_back(
@@ -156,7 +158,7 @@ async def test_an_order_reconciled_while_reserving_gives_its_stock_back(
     assert response.status_code == 503
     assert response.json()["code"] == "order_expired"
     assert products.stock(lamp) == 5
-    assert await orders_by_status(db) == {"failed": 1}
+    assert await orders_by_status(db) == {"cancelled": 1}
 
 
 async def test_orders_total_counts_each_status_reached(

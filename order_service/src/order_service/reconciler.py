@@ -3,7 +3,8 @@
 Every `reconcile_interval_seconds` each replica runs `reconcile_once`:
 - a `pending` order untouched for `reconcile_grace_seconds` (its create died between
   steps, or could not release after a product-service failure) gets its stock released
-  (idempotent, harmless if nothing was reserved) and becomes `failed`;
+  (idempotent, harmless if nothing was reserved) and it is withdrawn (`cancelled`: hidden
+  from its user, as the contract keeps no order after a 503);
 - a delete interrupted for as long (its process died) is finished: release, `cancelled`;
 - idempotency keys past their time to live are forgotten.
 
@@ -86,9 +87,9 @@ async def _settle_pending(ctx: OrderContext, order_id: uuid.UUID, report: Reconc
         return
     abandoned = ServiceUnavailable("The order was abandoned before it was confirmed")
     async with transaction(ctx) as session:
-        failed = await service.fail_order(session, order_id=order_id, error=abandoned)
-    if failed:
-        count_order(OrderStatus.FAILED)
+        ended = await service.fail_order(session, order_id=order_id, error=abandoned)
+    if ended is not None:
+        count_order(ended)
 
 
 async def _settle_delete(ctx: OrderContext, order_id: uuid.UUID, report: ReconcileReport) -> None:

@@ -5,8 +5,9 @@ Create (architecture.md, "a saga without a broker"):
 2. `reserve` on the product service, idempotent per order id, so retried on failure;
 3. the order becomes `confirmed` with the price snapshot, committed.
 On 404/409 the order becomes `failed` and the client gets that error. On a timeout or
-5xx the stock is released (idempotent) and the order marked `failed`; if the release
-fails too the order stays `pending` for the reconciler. Either way the client gets 503.
+5xx the stock is released (idempotent) and the order withdrawn (`cancelled`, hidden: the
+contract keeps no order after a 503); if the release fails too, the order stays `pending`
+for the reconciler. Either way the client gets 503.
 
 Delete: the row is locked only to mark the delete, then the stock is released with no
 lock or transaction open, then the order becomes `cancelled`; if the release fails the
@@ -124,9 +125,9 @@ async def _reserve(
 
 async def _fail(ctx: OrderContext, order_id: uuid.UUID, error: AppError) -> None:
     async with transaction(ctx) as session:
-        failed = await service.fail_order(session, order_id=order_id, error=error)
-    if failed:
-        count_order(OrderStatus.FAILED)
+        ended = await service.fail_order(session, order_id=order_id, error=error)
+    if ended is not None:
+        count_order(ended)
 
 
 async def _release_and_fail(ctx: OrderContext, order_id: uuid.UUID, error: AppError) -> None:

@@ -180,16 +180,20 @@ async def confirm_order(
     return read
 
 
-async def fail_order(session: AsyncSession, *, order_id: uuid.UUID, error: AppError) -> bool:
-    """Mark a pending order failed, its client answered with `error`; False if not pending.
+async def fail_order(
+    session: AsyncSession, *, order_id: uuid.UUID, error: AppError
+) -> OrderStatus | None:
+    """End a pending order whose client was answered with `error`; the status it got, or
+    None if it was no longer pending.
 
-    A 4xx answer is final and replayed for the same key; after a 503 the key is freed so
-    the client may retry with it.
+    A 4xx (unknown product, short stock) makes it `failed`: the user sees it, and the same
+    key replays the answer. After a 503 the contract keeps no order: it becomes `cancelled`
+    (hidden from the user, kept for the stock accounting) and the key is freed for a retry.
     """
     order = await repository.get_order_for_update(session, order_id)
     if order is None or order.status != OrderStatus.PENDING or order.delete_requested_at:
-        return False
-    order.status = OrderStatus.FAILED
+        return None
+    order.status = OrderStatus.FAILED if error.status_code < 500 else OrderStatus.CANCELLED
     await session.flush()
     if error.status_code < 500:
         await repository.save_response(
@@ -197,7 +201,7 @@ async def fail_order(session: AsyncSession, *, order_id: uuid.UUID, error: AppEr
         )
     else:
         await repository.forget_key(session, order_id=order_id)
-    return True
+    return OrderStatus(order.status)
 
 
 async def forget_key(session: AsyncSession, *, order_id: uuid.UUID) -> None:

@@ -113,7 +113,7 @@ async def test_a_reserve_whose_answer_is_lost_gives_the_stock_back(
         )
     assert response.status_code == 503
     assert await stock_of(system, lamp) == 5
-    assert await orders_by_status(db) == {"failed": 1}
+    assert await orders_by_status(db) == {"cancelled": 1}
 
 
 async def test_the_reconciler_gives_back_the_stock_of_a_crashed_create(
@@ -129,7 +129,7 @@ async def test_the_reconciler_gives_back_the_stock_of_a_crashed_create(
     report = await reconcile_once(ctx, now=datetime.now(UTC) + timedelta(seconds=31))
     assert report.released == [order_id]
     assert await stock_of(system, lamp) == 5
-    assert (await stored_order(db, order_id)).status == "failed"
+    assert (await stored_order(db, order_id)).status == "cancelled"
     late = await ctx.products.release(order_id)
     assert late.released is False
 
