@@ -5,7 +5,7 @@
 #   ./run_services.sh [--native|--docker]   start (waits until every service is ready)
 #   ./run_services.sh stop                  stop what was started (embedded servers included)
 #   ./run_services.sh status                show what runs and whether it is ready
-#   ./run_services.sh logs [service] [-f]   show a service's log (user, product, order, prometheus)
+#   ./run_services.sh logs [service] [-f]   show a log (user, product, order, prometheus, alertmanager)
 #
 # Native mode uses DATABASE_URL / REDIS_URL when set (a server: the databases user_db,
 # product_db and order_db are created on it), otherwise an embedded PostgreSQL and Redis
@@ -29,6 +29,7 @@ declare -A PORTS=(
   [order]="${ORDER_SERVICE_PORT:-8003}"
 )
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
+ALERTMANAGER_PORT="${ALERTMANAGER_PORT:-9093}"
 MODE_FILE="$RUN_DIR/mode"
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -142,11 +143,26 @@ start_prometheus() {
   sed -e "s/localhost:8001/$HOST:${PORTS[user]}/; s/localhost:8002/$HOST:${PORTS[product]}/" \
       -e "s/localhost:8003/$HOST:${PORTS[order]}/" \
       -e "s#alerts.yml#$ROOT_DIR/monitoring/prometheus/alerts.yml#" \
+      -e "s/127.0.0.1:9093/$HOST:$ALERTMANAGER_PORT/" \
       monitoring/prometheus/prometheus.native.yml >"$config"
   log "starting Prometheus on :$PROMETHEUS_PORT"
   nohup prometheus --config.file="$config" --web.listen-address="$HOST:$PROMETHEUS_PORT" \
     --storage.tsdb.path="$RUN_DIR/prometheus" >>"$RUN_DIR/logs/prometheus.log" 2>&1 &
   echo $! >"$RUN_DIR/pids/prometheus.pid"
+}
+
+alertmanager_binary() {
+  command -v alertmanager 2>/dev/null || command -v prometheus-alertmanager 2>/dev/null
+}
+
+start_alertmanager() {
+  local binary
+  binary="$(alertmanager_binary)" || return 0  # optional natively, like Prometheus
+  log "starting Alertmanager on :$ALERTMANAGER_PORT"
+  nohup "$binary" --config.file="$ROOT_DIR/monitoring/alertmanager/alertmanager.yml" \
+    --web.listen-address="$HOST:$ALERTMANAGER_PORT" --storage.path="$RUN_DIR/alertmanager" \
+    --cluster.listen-address="" >>"$RUN_DIR/logs/alertmanager.log" 2>&1 &
+  echo $! >"$RUN_DIR/pids/alertmanager.pid"
 }
 
 native_running() {
@@ -173,6 +189,7 @@ start_native() {
   local s
   for s in "${SERVICES[@]}"; do start_service "$s"; done
   start_prometheus
+  if pid_alive "$RUN_DIR/pids/prometheus.pid"; then start_alertmanager; fi
   for s in "${SERVICES[@]}"; do
     wait_ready "$s" "$(url_of "$s")" || { stop_native; die "$s did not become ready"; }
   done
@@ -181,7 +198,7 @@ start_native() {
 
 stop_native() {
   local name pidfile
-  for name in order product user prometheus; do
+  for name in order product user prometheus alertmanager; do
     pidfile="$RUN_DIR/pids/$name.pid"
     if pid_alive "$pidfile"; then
       log "stopping $name"
@@ -212,6 +229,9 @@ status_native() {
   if pid_alive "$RUN_DIR/pids/prometheus.pid"; then
     printf '  %-10s %-28s %s\n' prometheus "http://$HOST:$PROMETHEUS_PORT" "running"
   fi
+  if pid_alive "$RUN_DIR/pids/alertmanager.pid"; then
+    printf '  %-10s %-28s %s\n' alertmanager "http://$HOST:$ALERTMANAGER_PORT" "running"
+  fi
 }
 
 print_urls() {
@@ -223,7 +243,8 @@ print_urls() {
       "$(url_of "$s")" "$(url_of "$s")"
   done
   pid_alive "$RUN_DIR/pids/prometheus.pid" && echo "  Prometheus http://$HOST:$PROMETHEUS_PORT"
-  echo "  (Grafana and Alertmanager run in Docker mode: ./run_services.sh --docker)"
+  pid_alive "$RUN_DIR/pids/alertmanager.pid" && echo "  Alertmanager http://$HOST:$ALERTMANAGER_PORT"
+  echo "  (Grafana runs in Docker mode: ./run_services.sh --docker)"
   echo "  logs: ./run_services.sh logs <service>   stop: ./run_services.sh stop"
 }
 
