@@ -248,7 +248,13 @@ async def test_internal_routes_are_left_out_of_cors(client: httpx.AsyncClient) -
 
 async def test_docs_answer_with_and_without_trailing_slash(client: httpx.AsyncClient) -> None:
     for path in ("/docs", "/docs/"):
-        assert (await client.get(path)).status_code == 200
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert "cdn" not in page.text  # the UI's files come from the service itself
+        assert "/docs-assets/swagger-ui-bundle.js" in page.text
+    bundle = await client.get("/docs-assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    assert "SwaggerUIBundle" in bundle.text
     for path in ("/openapi.json", "/openapi.json/"):
         response = await client.get(path)
         assert response.status_code == 200

@@ -13,10 +13,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from shop_common.db import Database
 from shop_common.errors import error_response, install_error_handlers
@@ -33,6 +35,7 @@ __all__ = ["StartupHook", "create_service_app"]
 MAX_BODY_BYTES = 256 * 1024
 TOO_LARGE = f"Request body over {MAX_BODY_BYTES // 1024} KiB"
 INTERNAL_PREFIX = "/internal/"
+DOCS_ASSETS = "/docs-assets"
 StartupHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 # X-Internal-Secret is deliberately absent: browsers can never call internal routes.
@@ -108,17 +111,27 @@ class BodyLimitMiddleware:
         return error_response(413, TOO_LARGE, "payload_too_large")
 
 
-def _serve_docs_with_trailing_slash(app: FastAPI) -> None:
-    """Every path answers with and without its trailing slash: the docs too."""
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at `/docs` from files shipped in the environment (`swagger-ui-bundle-v2`),
+    not from a CDN, so the docs work offline and behind strict firewalls; like every path,
+    `/docs` and `/openapi.json` answer with and without a trailing slash."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
-    async def openapi_alias(_: Request) -> JSONResponse:
+    async def openapi(_: Request) -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    async def docs_alias(_: Request) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+    async def docs(_: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
-    app.add_route("/openapi.json/", openapi_alias, include_in_schema=False)
-    app.add_route("/docs/", docs_alias, include_in_schema=False)
+    for path in ("/docs", "/docs/"):
+        app.add_route(path, docs, include_in_schema=False)
+    app.add_route("/openapi.json/", openapi, include_in_schema=False)
 
 
 def _lifespan(
@@ -181,11 +194,13 @@ def create_service_app(
         version="1.0.0",
         lifespan=_lifespan(settings, startup_hooks),
         redirect_slashes=False,
+        docs_url=None,  # served by _serve_docs from local files
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(ops_router)
-    _serve_docs_with_trailing_slash(app)
+    _serve_docs(app)
     for router in routers:
         app.include_router(router)
     _add_middleware(app, settings)
