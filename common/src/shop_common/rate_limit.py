@@ -19,7 +19,11 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shop_common.errors import TooManyRequests
-from shop_common.metrics import RATE_LIMIT_BACKEND_ERRORS, RATE_LIMIT_REJECTED
+from shop_common.metrics import (
+    RATE_LIMIT_BACKEND_ERRORS,
+    RATE_LIMIT_BUCKETS,
+    RATE_LIMIT_REJECTED,
+)
 from shop_common.settings import ServiceSettings
 
 __all__ = ["RateLimitHeadersMiddleware", "RateLimiter", "client_ip", "rate_limit"]
@@ -66,11 +70,10 @@ class RateLimiter:
         self.enabled = settings.rate_limit_enabled
         self.service = settings.service_name
         self.trusted = _networks(settings.trusted_proxies)
+        # Bucket `name` takes its limit from the setting `rate_limit_<name>`.
         self.items: dict[str, RateLimitItem] = {
-            "default": parse(settings.rate_limit_default),
-            "auth": parse(settings.rate_limit_auth),
-            "login_account": parse(settings.rate_limit_login_account),
-            "write": parse(settings.rate_limit_write),
+            bucket: parse(getattr(settings, f"rate_limit_{bucket}"))
+            for bucket in RATE_LIMIT_BUCKETS
         }
 
     async def hit(self, request: Request, bucket: str, key: str) -> None:
@@ -85,16 +88,10 @@ class RateLimiter:
             RATE_LIMIT_BACKEND_ERRORS.labels(self.service).inc()
             logger.warning("rate limiter unavailable, request let through: %s", exc)
             return
-        reset = max(1, math.ceil(stats.reset_time - time.time()))
-        headers = {
-            "RateLimit-Limit": str(item.amount),
-            "RateLimit-Remaining": str(max(0, stats.remaining)),
-            "RateLimit-Reset": str(reset),
-        }
-        _remember(request, headers)
+        reset = _seconds_until(stats.reset_time)
+        _remember(request, _headers(item, stats.remaining, reset))
         if not allowed:
-            RATE_LIMIT_REJECTED.labels(self.service, bucket).inc()
-            raise TooManyRequests(headers={**headers, "Retry-After": str(reset)})
+            raise self.refusal(bucket, reset)
 
     async def consume(self, bucket: str, key: str) -> int | None:
         """Count one attempt atomically; seconds to wait when `bucket` is spent, else None."""
@@ -108,7 +105,7 @@ class RateLimiter:
         except Exception:
             RATE_LIMIT_BACKEND_ERRORS.labels(self.service).inc()
             return None
-        return max(1, math.ceil(stats.reset_time - time.time()))
+        return _seconds_until(stats.reset_time)
 
     async def clear(self, bucket: str, key: str) -> None:
         """Forget what `key` spent of `bucket` (a successful login ends a failure streak)."""
@@ -119,16 +116,23 @@ class RateLimiter:
         except Exception:
             RATE_LIMIT_BACKEND_ERRORS.labels(self.service).inc()
 
-    def refusal(self, bucket: str, retry_after: int, message: str) -> TooManyRequests:
+    def refusal(self, bucket: str, retry_after: int, message: str | None = None) -> TooManyRequests:
         """The 429 for a spent `bucket`, with that bucket's own `RateLimit-*` headers."""
         RATE_LIMIT_REJECTED.labels(self.service, bucket).inc()
-        headers = {
-            "RateLimit-Limit": str(self.items[bucket].amount),
-            "RateLimit-Remaining": "0",
-            "RateLimit-Reset": str(retry_after),
-            "Retry-After": str(retry_after),
-        }
-        return TooManyRequests(message, headers=headers)
+        headers = _headers(self.items[bucket], 0, retry_after)
+        return TooManyRequests(message, headers={**headers, "Retry-After": str(retry_after)})
+
+
+def _seconds_until(reset_time: float) -> int:
+    return max(1, math.ceil(reset_time - time.time()))
+
+
+def _headers(item: RateLimitItem, remaining: int, reset: int) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(item.amount),
+        "RateLimit-Remaining": str(max(0, remaining)),
+        "RateLimit-Reset": str(reset),
+    }
 
 
 def _remember(request: Request, headers: dict[str, str]) -> None:
