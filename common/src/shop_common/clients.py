@@ -33,6 +33,7 @@ from shop_common.security import INTERNAL_SECRET_HEADER, BearerTokenDep
 from shop_common.settings import ServiceSettings
 
 __all__ = [
+    "CLIENT_LIMITS",
     "AuthenticatedUser",
     "CurrentUserDep",
     "ServiceClient",
@@ -44,6 +45,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 TOKEN_CACHE_MAX_SECONDS = 30
+# Connection pool of every internal client (and of any transport put under one).
+CLIENT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
 
 class ServiceClient:
@@ -70,7 +73,7 @@ class ServiceClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)),
             headers={INTERNAL_SECRET_HEADER: secret},
             transport=transport,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            limits=CLIENT_LIMITS,
         )
 
     async def aclose(self) -> None:

@@ -10,10 +10,9 @@ import httpx
 import httpx_aiohttp
 
 from order_service.config import HttpTransportName
+from shop_common.clients import CLIENT_LIMITS
 
 __all__ = ["AiohttpTransport", "build_transport"]
-
-LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
 
 class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
@@ -42,5 +41,5 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
 def build_transport(name: HttpTransportName) -> httpx.AsyncBaseTransport | None:
     """A new transport for one client (each client closes its own); None means httpx's."""
     if name == "aiohttp":
-        return AiohttpTransport(limits=LIMITS)
+        return AiohttpTransport(limits=CLIENT_LIMITS)
     return None
