@@ -189,11 +189,6 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "Internal server error", "internal_error")
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
@@ -206,4 +201,5 @@ def install_error_handlers(app: FastAPI) -> None:
         ConnectionError,
     ):
         app.add_exception_handler(unavailable, _database_unavailable)
-    app.add_exception_handler(Exception, _unhandled)
+    # Any other exception is logged and answered 500 by `logs.RequestIdMiddleware`, which
+    # runs inside Starlette's outermost handler and so can keep the request id on it.

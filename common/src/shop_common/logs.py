@@ -15,8 +15,9 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shop_common.errors import error_response
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -78,8 +79,8 @@ class RequestIdMiddleware:
             logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            body = b'{"message":"Internal server error","code":"internal_error"}'
-            await Response(body, 500, media_type="application/json")(scope, receive, send_with_id)
+            response = error_response(500, "Internal server error", "internal_error")
+            await response(scope, receive, send_with_id)
         finally:
             _request_id.reset(token)
 
