@@ -8,18 +8,13 @@
 # ORDER_SERVICE_HTTP_TRANSPORT (httpx | aiohttp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
-export RUN_DIR="$PWD/.run/bench"
-export USER_SERVICE_PORT=28001 PRODUCT_SERVICE_PORT=28002 ORDER_SERVICE_PORT=28003
-export PROMETHEUS_PORT=29090 ALERTMANAGER_PORT=29093
+isolated_native_stack bench 28001 28002 28003 29090 29093
 export RATE_LIMIT_ENABLED=false
 export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
 export WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}"
-unset DATABASE_URL REDIS_URL USER_SERVICE_URL PRODUCT_SERVICE_URL
-
-finish() { ./run_services.sh stop >/dev/null 2>&1 || true; rm -rf "$RUN_DIR"; }
-trap finish EXIT
-rm -rf "$RUN_DIR"
 ./run_services.sh --native >/dev/null
 
 mkdir -p loadtest/results

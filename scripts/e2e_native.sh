@@ -4,25 +4,13 @@
 # Postman collection with newman against it, and stops everything again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
-export RUN_DIR="$PWD/.run/e2e"
-export USER_SERVICE_PORT="${E2E_USER_PORT:-18001}"
-export PRODUCT_SERVICE_PORT="${E2E_PRODUCT_PORT:-18002}"
-export ORDER_SERVICE_PORT="${E2E_ORDER_PORT:-18003}"
-export PROMETHEUS_PORT="${E2E_PROMETHEUS_PORT:-19090}"
-export ALERTMANAGER_PORT="${E2E_ALERTMANAGER_PORT:-19093}"
+# This run owns everything it touches: never the caller's servers or URLs.
+isolated_native_stack e2e "${E2E_USER_PORT:-18001}" "${E2E_PRODUCT_PORT:-18002}" \
+  "${E2E_ORDER_PORT:-18003}" "${E2E_PROMETHEUS_PORT:-19090}" "${E2E_ALERTMANAGER_PORT:-19093}"
 export WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}"
-# Never reuse the caller's servers or URLs: this run owns everything it touches.
-unset DATABASE_URL REDIS_URL USER_SERVICE_URL PRODUCT_SERVICE_URL
-unset USER_SERVICE_DATABASE_URL PRODUCT_SERVICE_DATABASE_URL ORDER_SERVICE_DATABASE_URL
-unset USER_SERVICE_REDIS_URL PRODUCT_SERVICE_REDIS_URL ORDER_SERVICE_REDIS_URL
-
-finish() {
-  ./run_services.sh stop >/dev/null 2>&1 || true
-  rm -rf "$RUN_DIR"
-}
-trap finish EXIT
-rm -rf "$RUN_DIR"
 
 ./run_services.sh --native
 USER_URL="http://127.0.0.1:$USER_SERVICE_PORT" \

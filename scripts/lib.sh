@@ -42,3 +42,18 @@ random_secret() {
   "${VENV_BIN:-}/python" -c 'import secrets; print(secrets.token_urlsafe(48))' 2>/dev/null \
     || python3 -c 'import secrets; print(secrets.token_urlsafe(48))'
 }
+
+# Prepares a private native system for a one-off run (end-to-end test, benchmark): its own
+# state folder .run/NAME (removed before and after) and ports, none of the caller's servers
+# or URLs, and a trap that stops it at exit. Then `./run_services.sh --native` starts it.
+#   isolated_native_stack NAME USER_PORT PRODUCT_PORT ORDER_PORT PROMETHEUS_PORT ALERTMANAGER_PORT
+isolated_native_stack() {
+  export RUN_DIR="$ROOT_DIR/.run/$1"
+  export USER_SERVICE_PORT="$2" PRODUCT_SERVICE_PORT="$3" ORDER_SERVICE_PORT="$4"
+  export PROMETHEUS_PORT="$5" ALERTMANAGER_PORT="$6"
+  unset DATABASE_URL REDIS_URL USER_SERVICE_URL PRODUCT_SERVICE_URL
+  unset USER_SERVICE_DATABASE_URL PRODUCT_SERVICE_DATABASE_URL ORDER_SERVICE_DATABASE_URL
+  unset USER_SERVICE_REDIS_URL PRODUCT_SERVICE_REDIS_URL ORDER_SERVICE_REDIS_URL
+  rm -rf "$RUN_DIR"
+  trap '"$ROOT_DIR/run_services.sh" stop >/dev/null 2>&1 || true; rm -rf "$RUN_DIR"' EXIT
+}
