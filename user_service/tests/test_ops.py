@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,13 +132,12 @@ async def test_failed_logins_are_limited_per_account(
     assert int(right.headers["Retry-After"]) >= 1
 
 
-async def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_key(
-    make_settings: Callable[..., Settings],
-) -> None:
-    app = create_app(make_settings(rate_limit_auth="2/minute"))
+async def _logins_from_rotating_forwarded_for(app: FastAPI) -> list[int]:
+    """Status of three failed logins, each claiming another X-Forwarded-For address
+    (the test client's own address is 203.0.113.10)."""
+    body = {"email": "ada@example.com", "password": "Wr0ng!Password"}
     async with app_client(app) as client:
-        body = {"email": "ada@example.com", "password": "Wr0ng!Password"}
-        codes = [
+        return [
             (
                 await client.post(
                     "/api/v1/login/", json=body, headers={"X-Forwarded-For": f"198.51.100.{i}"}
@@ -145,23 +145,23 @@ async def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_
             ).status_code
             for i in range(3)
         ]
+
+
+async def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_key(
+    make_settings: Callable[..., Settings],
+) -> None:
+    codes = await _logins_from_rotating_forwarded_for(
+        create_app(make_settings(rate_limit_auth="2/minute"))
+    )
     assert codes == [401, 401, 429]
 
 
 async def test_forwarded_for_from_a_trusted_proxy_is_the_key(
     make_settings: Callable[..., Settings],
 ) -> None:
-    app = create_app(make_settings(rate_limit_auth="2/minute", trusted_proxies="203.0.113.0/24"))
-    async with app_client(app) as client:
-        body = {"email": "ada@example.com", "password": "Wr0ng!Password"}
-        codes = [
-            (
-                await client.post(
-                    "/api/v1/login/", json=body, headers={"X-Forwarded-For": f"198.51.100.{i}"}
-                )
-            ).status_code
-            for i in range(3)
-        ]
+    codes = await _logins_from_rotating_forwarded_for(
+        create_app(make_settings(rate_limit_auth="2/minute", trusted_proxies="203.0.113.0/24"))
+    )
     assert codes == [401, 401, 401]
 
 
