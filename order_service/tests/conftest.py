@@ -50,7 +50,6 @@ def order_settings(database_url: str, redis_prefix: str, **overrides: Any) -> Se
         "rate_limit_write": "10000/minute",
         "reconciler_enabled": False,
         "idempotency_wait_seconds": 3.0,
-        "delete_wait_seconds": 3.0,
         "poll_interval_seconds": 0.01,
         **POOL,
     }

@@ -2,18 +2,15 @@
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.context import OrderContext
-from order_service.models import Order
-from shop_common.testing.fixtures import app_client
+from order_service.reconciler import reconcile_once
+from shop_common.errors import ServiceUnavailable
 
 from .conftest import ORDERS, age, pending_order, place, placed_id, stored_order
 from .fakes import FakeProducts
@@ -79,11 +76,53 @@ async def test_delete_without_a_token_is_401(client: httpx.AsyncClient) -> None:
     assert response.status_code == 401
 
 
+ACCEPTED = "Order deletion accepted; its stock is given back as soon as the product service answers"
+
+
+def later(seconds: float = 31) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+async def assert_gone_for(client: httpx.AsyncClient, user: User, order_id: uuid.UUID) -> None:
+    assert (await client.get(f"{ORDERS}{order_id}/", headers=user[1])).status_code == 404
+    assert (await client.delete(f"{ORDERS}{order_id}/", headers=user[1])).status_code == 404
+    listed = (await client.get(ORDERS, headers=user[1])).json()
+    assert str(order_id) not in [o["id"] for o in listed["results"]]
+
+
+async def test_a_release_whose_answer_is_lost_is_202_and_never_undone(
+    client: httpx.AsyncClient,
+    ctx: OrderContext,
+    products: FakeProducts,
+    ada: User,
+    db: AsyncSession,
+) -> None:
+    """The product service gives the stock back but its answer never arrives: the order
+    must not stay confirmed (its units would be sold twice). Issue 9's oversell."""
+    lamp = products.add(stock=5)
+    order_id = await placed_id(client, ada[1], lamp, 2)
+    products.lose_answer.add("release")
+    response = await client.delete(f"{ORDERS}{order_id}/", headers=ada[1])
+    assert response.status_code == 202
+    assert response.json() == {"message": ACCEPTED}
+    assert products.stock(lamp) == 5  # the release did happen
+    stored = await stored_order(db, order_id)
+    assert stored.delete_requested_at is not None  # recorded, and never cleared
+    await assert_gone_for(client, ada, order_id)
+    products.lose_answer.clear()
+    report = await reconcile_once(ctx, now=later())
+    assert report.released == [order_id]
+    assert (await stored_order(db, order_id)).status == "cancelled"
+    assert products.stock(lamp) == 5
+    assert products.effective_releases() == 1
+
+
 @pytest.mark.parametrize(
     "fault", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), 500, 403]
 )
-async def test_delete_with_the_product_service_down_is_503_and_the_order_stays(
+async def test_delete_with_the_product_service_down_is_202_and_finished_by_the_reconciler(
     client: httpx.AsyncClient,
+    ctx: OrderContext,
     products: FakeProducts,
     ada: User,
     db: AsyncSession,
@@ -93,24 +132,17 @@ async def test_delete_with_the_product_service_down_is_503_and_the_order_stays(
     order_id = await placed_id(client, ada[1], lamp)
     products.faults["release"] = fault
     response = await client.delete(f"{ORDERS}{order_id}/", headers=ada[1])
-    assert response.status_code == 503
-    assert response.json()["code"] == "product_service_unavailable"
+    assert response.status_code == 202
+    assert response.json() == {"message": ACCEPTED}
     stored = await stored_order(db, order_id)
-    assert (stored.status, stored.delete_requested_at) == ("confirmed", None)
+    assert (stored.status, stored.delete_requested_at is not None) == ("confirmed", True)
     assert products.stock(lamp) == 4
-    read = await client.get(f"{ORDERS}{order_id}/", headers=ada[1])
-    assert read.json()["data"]["status"] == "confirmed"
-
-
-async def test_delete_succeeds_once_the_product_service_is_back(
-    client: httpx.AsyncClient, products: FakeProducts, ada: User
-) -> None:
-    lamp = products.add(stock=5)
-    order_id = await placed_id(client, ada[1], lamp)
-    products.faults["release"] = httpx.ConnectError("refused")
-    assert (await client.delete(f"{ORDERS}{order_id}/", headers=ada[1])).status_code == 503
+    await assert_gone_for(client, ada, order_id)
+    assert (await reconcile_once(ctx, now=later())).errors == [order_id]  # still down
+    assert (await stored_order(db, order_id)).status == "confirmed"
     del products.faults["release"]
-    assert (await client.delete(f"{ORDERS}{order_id}/", headers=ada[1])).status_code == 200
+    assert (await reconcile_once(ctx, now=later(62))).released == [order_id]
+    assert (await stored_order(db, order_id)).status == "cancelled"
     assert products.stock(lamp) == 5
 
 
@@ -130,33 +162,18 @@ async def test_concurrent_deletes_release_the_stock_exactly_once(
     assert (await stored_order(db, order_id)).status == "cancelled"
 
 
-async def test_delete_waiting_on_another_that_never_ends_is_503(
-    make_app: Callable[..., FastAPI], products: FakeProducts, ada: User, db: AsyncSession
-) -> None:
-    lamp = products.add(stock=5)
-    async with app_client(make_app(delete_wait_seconds=0.2)) as client:
-        order_id = await placed_id(client, ada[1], lamp)
-        claim = datetime.now(UTC)
-        await db.execute(update(Order).values(delete_requested_at=claim))
-        await db.commit()
-        response = await client.delete(f"{ORDERS}{order_id}/", headers=ada[1])
-    assert response.status_code == 503
-    assert response.json()["code"] == "order_delete_in_progress"
-    assert products.count("release") == 0
-    assert (await stored_order(db, order_id)).delete_requested_at == claim
-
-
-async def test_delete_takes_over_a_delete_interrupted_past_the_grace_period(
-    client: httpx.AsyncClient, products: FakeProducts, ada: User, db: AsyncSession
+async def test_an_order_being_deleted_is_already_gone_for_its_owner(
+    client: httpx.AsyncClient, products: FakeProducts, ada: User
 ) -> None:
     lamp = products.add(stock=5)
     order_id = await placed_id(client, ada[1], lamp)
-    long_ago = datetime.now(UTC) - timedelta(minutes=5)
-    await db.execute(update(Order).values(delete_requested_at=long_ago))
-    await db.commit()
-    assert (await client.delete(f"{ORDERS}{order_id}/", headers=ada[1])).status_code == 200
-    assert products.stock(lamp) == 5
-    assert (await stored_order(db, order_id)).status == "cancelled"
+    products.delays["release"] = 0.3
+    products.arrived["release"].clear()
+    first = asyncio.create_task(client.delete(f"{ORDERS}{order_id}/", headers=ada[1]))
+    await products.arrived["release"].wait()
+    await assert_gone_for(client, ada, order_id)
+    assert (await first).status_code == 200
+    assert products.count("release") == 1
 
 
 async def test_deleting_a_failed_order_hides_it(
@@ -171,7 +188,7 @@ async def test_deleting_a_failed_order_hides_it(
     assert products.stock(lamp) == 0
 
 
-async def test_deleting_a_pending_order_still_being_placed_is_503(
+async def test_deleting_a_pending_order_releases_it_and_its_create_cannot_confirm(
     client: httpx.AsyncClient,
     ctx: OrderContext,
     products: FakeProducts,
@@ -179,14 +196,13 @@ async def test_deleting_a_pending_order_still_being_placed_is_503(
     db: AsyncSession,
 ) -> None:
     lamp = products.add(stock=5)
-    order_id = await pending_order(ctx, ada[0], lamp)
-    response = await client.delete(f"{ORDERS}{order_id}/", headers=ada[1])
-    assert response.status_code == 503
-    assert response.json()["code"] == "order_in_progress"
-    assert response.headers["Retry-After"] == "30"
-    stored = await stored_order(db, order_id)
-    assert (stored.status, stored.delete_requested_at) == ("pending", None)
-    assert products.count("release") == 0
+    order_id = await pending_order(ctx, ada[0], lamp, 2)
+    assert (await client.delete(f"{ORDERS}{order_id}/", headers=ada[1])).status_code == 200
+    assert (await stored_order(db, order_id)).status == "cancelled"
+    # The create's reserve arriving after that release takes nothing.
+    with pytest.raises(ServiceUnavailable):
+        await ctx.products.reserve(order_id, [(lamp, 2)])
+    assert products.stock(lamp) == 5
 
 
 async def test_deleting_an_abandoned_pending_order_releases_and_cancels_it(

@@ -142,11 +142,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         initialise_series(settings.service_name)
-        app.state.db = Database(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-        )
+        app.state.db = Database(settings)
         app.state.redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
         app.state.limiter = RateLimiter(app.state.redis, settings)
         try:

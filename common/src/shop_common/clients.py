@@ -34,12 +34,14 @@ from shop_common.settings import ServiceSettings
 
 __all__ = [
     "CLIENT_LIMITS",
+    "USER_CALL_ATTEMPTS",
     "AuthenticatedUser",
     "CurrentUserDep",
     "ServiceClient",
     "UserServiceClient",
     "UserServiceSettings",
     "WriterDep",
+    "call_budget_seconds",
     "user_client_hook",
 ]
 
@@ -47,6 +49,8 @@ logger = logging.getLogger(__name__)
 TOKEN_CACHE_MAX_SECONDS = 30
 # Connection pool of every internal client (and of any transport put under one).
 CLIENT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+# A token check is idempotent: tried this often before the caller gets a 503.
+USER_CALL_ATTEMPTS = 3
 
 
 class ServiceClient:
@@ -66,6 +70,8 @@ class ServiceClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.service = service
+        # httpx's timeouts bound each phase (connect, every read); this bounds the attempt.
+        self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.http = httpx.AsyncClient(
@@ -76,13 +82,23 @@ class ServiceClient:
             limits=CLIENT_LIMITS,
         )
 
+    def call_budget_seconds(self, *, idempotent: bool = True) -> float:
+        return call_budget_seconds(
+            self.timeout, (self.retries if idempotent else 0) + 1, backoff=self.backoff
+        )
+
     async def aclose(self) -> None:
         await self.http.aclose()
 
     async def post(
         self, operation: str, path: str, body: Any, *, idempotent: bool
     ) -> httpx.Response:
-        """POST `body`; answers below 500 are returned, anything else raises 503."""
+        """POST `body`; answers below 500 are returned, anything else raises 503.
+
+        A timeout, a reset or a 5xx means the call may or may not have taken effect on the
+        callee: only idempotent calls are retried, and a caller must never assume it did not.
+        At most `call_budget_seconds()` pass before this returns or raises.
+        """
         attempts = 1 + (self.retries if idempotent else 0)
         for attempt in range(attempts):
             outcome, response = await self._attempt(operation, path, body)
@@ -104,11 +120,12 @@ class ServiceClient:
         started = time.perf_counter()
         response: httpx.Response | None = None
         try:
-            response = await self.http.post(
-                path, json=body, headers={REQUEST_ID_HEADER: current_request_id()}
-            )
+            async with asyncio.timeout(self.timeout):
+                response = await self.http.post(
+                    path, json=body, headers={REQUEST_ID_HEADER: current_request_id()}
+                )
             outcome = _outcome(response.status_code)
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             outcome = "timeout"
         except httpx.HTTPError:
             outcome = "unavailable"
@@ -127,6 +144,12 @@ class ServiceClient:
             f"The {self.target} service refused this service's credentials",
             code=f"{self.target}_service_unavailable",
         )
+
+
+def call_budget_seconds(timeout: float, attempts: int, *, backoff: float = 0.05) -> float:
+    """The longest an internal call takes: every attempt timing out, plus the backoffs."""
+    waits = [backoff * 2.0**n for n in range(attempts - 1)]
+    return attempts * timeout + sum(waits)
 
 
 def _outcome(status: int) -> str:
@@ -206,6 +229,7 @@ def user_client_hook(
             prefix=settings.redis_prefix,
             service=settings.service_name,
             timeout=settings.internal_timeout_seconds,
+            retries=USER_CALL_ATTEMPTS - 1,
             transport=transport,
         )
         app.state.user_client = client

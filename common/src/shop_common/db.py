@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from shop_common.errors import AppError
+from shop_common.settings import ServiceSettings
 
 __all__ = ["NAMING_CONVENTION", "Database", "SessionDep", "after_commit", "get_session"]
 
@@ -30,13 +31,22 @@ NAMING_CONVENTION = {
 
 
 class Database:
-    """The engine and session factory of one service, created once per app."""
+    """The engine and session factory of one service, created once per app.
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+    Every wait is bounded (see `ServiceSettings`): the pool wait, the connect, each statement
+    on the server (`statement_timeout`) and, as a backstop when the server itself is stalled,
+    on the client (asyncpg's `command_timeout`, one second later). A transaction a crashed
+    client left open is ended by the server (`idle_in_transaction_session_timeout`).
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        statement_ms = round(settings.db_statement_timeout_seconds * 1000)
+        idle_ms = round(settings.db_idle_in_transaction_timeout_seconds * 1000)
         self.engine: AsyncEngine = create_async_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
             # No ping per checkout (a round trip on every transaction, measured at 4-8% of
             # the order path's CPU): a connection the server dropped fails once, SQLAlchemy
             # then discards the pool's connections and the client gets a 503.
@@ -44,9 +54,18 @@ class Database:
             pool_recycle=1800,
             # Bound values (a password hash, user input) never reach an error or a log line.
             hide_parameters=True,
+            connect_args={
+                "timeout": settings.db_connect_timeout_seconds,
+                "command_timeout": settings.db_statement_timeout_seconds + 1.0,
+                "server_settings": {
+                    "application_name": settings.service_name,
+                    "statement_timeout": str(statement_ms),
+                    "idle_in_transaction_session_timeout": str(idle_ms),
+                },
+            },
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.pool_max = pool_size + max_overflow
+        self.pool_max = settings.db_pool_size + settings.db_max_overflow
 
     def checked_out(self) -> int:
         pool = self.engine.sync_engine.pool

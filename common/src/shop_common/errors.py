@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,8 +25,10 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "ValidationFailed",
+    "database_unavailable_response",
     "error_response",
     "install_error_handlers",
+    "is_database_failure",
 ]
 
 logger = logging.getLogger(__name__)
@@ -177,9 +180,45 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "A value is out of the accepted range", "invalid_value")
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+# What a database that is down, restarting, overloaded or too slow raises: SQLAlchemy's
+# wrappers of driver errors, a pool timeout, and what asyncpg raises unwrapped while it
+# connects (a missing unix socket is a FileNotFoundError, a refused port a
+# ConnectionRefusedError, a server still starting up a CannotConnectNowError).
+_FAILURE_TYPES: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.DBAPIError,
+    sqlalchemy.exc.TimeoutError,
+    sqlalchemy.exc.PendingRollbackError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+# Driver errors that are about the request or the code, not the database's health.
+_NOT_FAILURES: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.IntegrityError,
+    sqlalchemy.exc.DataError,
+    sqlalchemy.exc.ProgrammingError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.DataError,
+    asyncpg.SyntaxOrAccessError,
+)
+
+
+def is_database_failure(exc: BaseException) -> bool:
+    """True when `exc` means the database could not be reached or did not answer in time
+    (statement_timeout included), so the right answer is 503 and a retry later."""
+    return isinstance(exc, _FAILURE_TYPES) and not isinstance(exc, _NOT_FAILURES)
+
+
+def database_unavailable_response(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """The one log line and the 503 of a request the database failed."""
+    cause = exc.__cause__ or getattr(exc, "orig", None)
     logger.error(
-        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+        "database unavailable on %s %s: %s%s",
+        method,
+        path,
+        type(exc).__name__,
+        f" ({type(cause).__name__})" if cause is not None else "",
     )
     return error_response(
         503,
@@ -189,17 +228,24 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        # A race another request won (a unique key taken meanwhile): nothing was written.
+        logger.warning("integrity conflict on %s %s", request.method, request.url.path)
+        return error_response(
+            409, "The request conflicts with a concurrent change, try again", "conflict"
+        )
+    if not is_database_failure(exc):
+        raise exc  # a bug: answered 500 by the request-id middleware, with its traceback
+    return database_unavailable_response(request.method, request.url.path, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(sqlalchemy.exc.DataError, _data_error)
-    for unavailable in (
-        sqlalchemy.exc.OperationalError,
-        sqlalchemy.exc.InterfaceError,
-        sqlalchemy.exc.TimeoutError,
-        ConnectionError,
-    ):
-        app.add_exception_handler(unavailable, _database_unavailable)
+    for failure in _FAILURE_TYPES:
+        app.add_exception_handler(failure, _database_error)
     # Any other exception is logged and answered 500 by `logs.RequestIdMiddleware`, which
     # runs inside Starlette's outermost handler and so can keep the request id on it.

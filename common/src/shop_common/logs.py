@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop_common.errors import error_response
+from shop_common.errors import database_unavailable_response, error_response, is_database_failure
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -73,16 +73,31 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             # Answer here rather than in Starlette's outermost handler, so the 500 still
-            # carries the request id and its log line names it.
-            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            # carries the request id and its log line names it. A database failure that
+            # escaped the handlers (raised outside a route, or in an exception group) is
+            # still a 503.
             if started:
+                logger.exception("error after the response started on %s", scope.get("path"))
                 raise
-            response = error_response(500, "Internal server error", "internal_error")
+            failure = _database_failure_in(exc)
+            if failure is not None:
+                method, path = str(scope.get("method")), str(scope.get("path"))
+                response = database_unavailable_response(method, path, failure)
+            else:
+                logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+                response = error_response(500, "Internal server error", "internal_error")
             await response(scope, receive, send_with_id)
         finally:
             _request_id.reset(token)
+
+
+def _database_failure_in(exc: BaseException) -> BaseException | None:
+    """`exc` itself, or the one exception of a group, when it is a database failure."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if is_database_failure(exc) else None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -54,6 +54,17 @@ class ServiceSettings(BaseSettings):
     secret_previous: SecretStr = SecretStr("")
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Every wait on the database is bounded, so a stalled or restarting server costs a
+    # request a known time and then a 503 (docs/architecture.md, "Timeout budgets"):
+    # waiting for a pooled connection, opening one, one statement (PostgreSQL's
+    # `statement_timeout`, lock waits included), and a transaction left idle by a client
+    # that died (`idle_in_transaction_session_timeout`, which frees its row locks).
+    db_pool_timeout_seconds: float = shared("DB_POOL_TIMEOUT_SECONDS", 5.0, gt=0)
+    db_connect_timeout_seconds: float = shared("DB_CONNECT_TIMEOUT_SECONDS", 5.0, gt=0)
+    db_statement_timeout_seconds: float = shared("DB_STATEMENT_TIMEOUT_SECONDS", 5.0, gt=0)
+    db_idle_in_transaction_timeout_seconds: float = shared(
+        "DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 10.0, gt=0
+    )
     redis_timeout_seconds: float = 0.1
 
     cors_origins: CsvList = shared(
@@ -101,6 +112,15 @@ class ServiceSettings(BaseSettings):
         if "*" in origins:
             raise ValueError("CORS_ORIGINS must list explicit origins, never *")
         return origins
+
+    def db_transaction_budget_seconds(self) -> float:
+        """The longest one transaction can wait on the database before it fails: a pooled
+        connection, a new connection, then its statement (a failure fails fast after that)."""
+        return (
+            self.db_pool_timeout_seconds
+            + self.db_connect_timeout_seconds
+            + self.db_statement_timeout_seconds
+        )
 
     def secret_fields(self) -> list[str]:
         """Names of the secrets that must be real outside development."""

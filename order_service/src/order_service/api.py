@@ -83,10 +83,30 @@ async def get_order(
 
 @router.delete(
     "/order/{id}/",
-    responses=error_responses(
-        {**UNAUTHORIZED, **NOT_FOUND, 503: "The stock cannot be released yet; the order stays"}
-    ),
+    responses={
+        202: {
+            "model": MessageResponse,
+            "description": "Cancellation recorded; the product service's answer is not known "
+            "yet, so the reconciler finishes giving the stock back (never undone). The order "
+            "is gone for its owner from now on",
+        },
+        **error_responses(
+            {
+                **UNAUTHORIZED,
+                **NOT_FOUND,
+                503: "The database is unavailable before the cancellation could be recorded "
+                "(code database_unavailable); the order stays, try again",
+            }
+        ),
+    },
 )
-async def delete_order(order_id: IdPath, user: WriterDep, ctx: OrderContextDep) -> MessageResponse:
-    await saga.delete_order(ctx, user_id=user.id, order_id=order_id)
-    return MessageResponse(message="Order deleted successfully")
+async def delete_order(
+    order_id: IdPath, user: WriterDep, ctx: OrderContextDep, response: Response
+) -> MessageResponse:
+    if await saga.delete_order(ctx, user_id=user.id, order_id=order_id):
+        return MessageResponse(message="Order deleted successfully")
+    response.status_code = 202
+    return MessageResponse(
+        message="Order deletion accepted; its stock is given back as soon as the product "
+        "service answers"
+    )

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shop_common.clients import UserServiceSettings
+from shop_common.clients import USER_CALL_ATTEMPTS, UserServiceSettings, call_budget_seconds
 
 __all__ = ["HttpTransportName", "Settings"]
 
@@ -41,8 +41,6 @@ class Settings(UserServiceSettings):
     # waits this long for the first request's answer before giving up with 409.
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=1)
     idempotency_wait_seconds: float = Field(15.0, ge=0)
-    # A delete meeting another delete of the same order waits this long for it.
-    delete_wait_seconds: float = Field(15.0, ge=0)
     poll_interval_seconds: float = Field(0.05, gt=0)
 
     @model_validator(mode="after")
@@ -56,6 +54,23 @@ class Settings(UserServiceSettings):
                 "(2 x attempts x internal_timeout_seconds)"
             )
         return self
+
+    def route_budget_seconds(self, route: str) -> float:
+        """The longest a public order route can take before it answers, every dependency
+        timing out at once: the token check, the product calls and the transactions
+        (docs/architecture.md, "Timeout budgets"). Loose by design: an upper bound."""
+        token = call_budget_seconds(self.internal_timeout_seconds, USER_CALL_ATTEMPTS)
+        product = call_budget_seconds(self.internal_timeout_seconds, self.internal_retries + 1)
+        db = self.db_transaction_budget_seconds()
+        budgets = {
+            # start, (reserve), confirm or fail, forget the key; a key in use waits first.
+            "POST /api/v1/order/": token + 2 * product + 4 * db + self.idempotency_wait_seconds,
+            # claim, (release), finish.
+            "DELETE /api/v1/order/{id}/": token + product + 2 * db,
+            "GET /api/v1/order/": token + db,
+            "GET /api/v1/order/{id}/": token + db,
+        }
+        return budgets[route]
 
     def secret_fields(self) -> list[str]:
         return [*super().secret_fields(), "product_service_secret"]

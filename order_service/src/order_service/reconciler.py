@@ -5,7 +5,8 @@ Every `reconcile_interval_seconds` each replica runs `reconcile_once`:
   steps, or could not release after a product-service failure) gets its stock released
   (idempotent, harmless if nothing was reserved) and it is withdrawn (`cancelled`: hidden
   from its user, as the contract keeps no order after a 503);
-- a delete interrupted for as long (its process died) is finished: release, `cancelled`;
+- a recorded cancellation unfinished for as long (the release's outcome was unknown and
+  the client got 202, or the process died) is finished: release, then `cancelled`;
 - idempotency keys past their time to live are forgotten.
 
 Replicas do not race: the claiming transaction takes a PostgreSQL advisory lock
@@ -13,6 +14,11 @@ Replicas do not race: the claiming transaction takes a PostgreSQL advisory lock
 candidate rows `FOR UPDATE SKIP LOCKED`. Claimed orders are stamped with the claim time,
 so no one picks them up again for a grace period, and the claim is committed before any
 HTTP call is made. A release that fails is counted and retried a grace period later.
+
+The reconciler only ever releases: it never confirms an order, and never undoes a recorded
+cancellation. After a fault ends, everything it owns is settled within
+`reconcile_grace_seconds + reconcile_interval_seconds` plus one release call
+(docs/architecture.md, "Convergence").
 """
 
 import asyncio
@@ -27,7 +33,7 @@ from order_service import repository, service
 from order_service.context import OrderContext, transaction
 from order_service.models import OrderStatus
 from order_service.saga import count_order
-from shop_common.errors import AppError, ServiceUnavailable
+from shop_common.errors import AppError, ServiceUnavailable, is_database_failure
 from shop_common.logs import use_request_id
 from shop_common.metrics import ORDERS_RECONCILED
 
@@ -123,11 +129,18 @@ async def reconcile_once(ctx: OrderContext, *, now: datetime | None = None) -> R
 async def _loop(ctx: OrderContext) -> None:
     while True:
         await asyncio.sleep(ctx.settings.reconcile_interval_seconds)
-        try:
-            with use_request_id(f"reconcile-{uuid.uuid4().hex[:12]}"):
+        with use_request_id(f"reconcile-{uuid.uuid4().hex[:12]}"):
+            try:
                 await reconcile_once(ctx)
-        except Exception:  # a bad round (database down...) must not end the loop
-            logger.exception("reconciler round failed")
+            except Exception as exc:  # a bad round must not end the loop
+                if not is_database_failure(exc):
+                    logger.exception("reconciler round failed")
+                    continue
+                # Expected while the database restarts: one line, the next round retries.
+                ORDERS_RECONCILED.labels("order", "error").inc()
+                logger.warning(
+                    "reconciler round failed: database unavailable (%s)", type(exc).__name__
+                )
 
 
 @asynccontextmanager

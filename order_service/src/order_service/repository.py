@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -30,7 +30,8 @@ __all__ = [
     "try_advisory_lock",
 ]
 
-VISIBLE = Order.status != OrderStatus.CANCELLED
+# What an owner sees: neither cancelled orders nor those whose cancellation is recorded.
+VISIBLE = and_(Order.status != OrderStatus.CANCELLED, Order.delete_requested_at.is_(None))
 
 
 async def create_order(
@@ -197,10 +198,12 @@ async def claim_stale_pending(
 async def claim_abandoned_deletes(
     session: AsyncSession, *, requested_before: datetime, now: datetime, limit: int
 ) -> list[uuid.UUID]:
-    """Deletes interrupted before they finished (a crash): claimed now to be finished."""
+    """Recorded cancellations not finished (the release's outcome was unknown, or the
+    process died): claimed now to be finished, and claimed again a grace period later if
+    this round cannot finish them either."""
     abandoned = (
         select(Order.id)
-        .where(VISIBLE, Order.delete_requested_at < requested_before)
+        .where(Order.status != OrderStatus.CANCELLED, Order.delete_requested_at < requested_before)
         .order_by(Order.delete_requested_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

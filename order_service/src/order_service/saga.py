@@ -9,9 +9,15 @@ On 404/409 the order becomes `failed` and the client gets that error. On a timeo
 contract keeps no order after a 503); if the release fails too, the order stays `pending`
 for the reconciler. Either way the client gets 503.
 
-Delete: the row is locked only to mark the delete, then the stock is released with no
-lock or transaction open, then the order becomes `cancelled`; if the release fails the
-mark is removed and the order stays as it was.
+Delete: the row is locked only to record the cancellation (`delete_requested_at`, which
+is never cleared: from then on the order is gone for its owner), then the stock is released
+with no lock or transaction open, then the order becomes `cancelled`. When the release's
+outcome is unknown (timeout, reset, 5xx: it may have happened) the client gets 202 and the
+reconciler repeats the idempotent release until it succeeds, then cancels. A recorded
+cancellation is never undone, so stock the product service returned is never still counted
+by a confirmed order.
+
+The states, their transitions and who moves them are in docs/architecture.md.
 
 No step holds a row lock or an open transaction across an HTTP call.
 """
@@ -30,7 +36,13 @@ from order_service.clients.product import ORDER_EXPIRED, Reservation
 from order_service.context import OrderContext, transaction
 from order_service.models import OrderStatus
 from order_service.schemas import OrderLine, OrderRead
-from shop_common.errors import AppError, Conflict, NotFound, ServiceUnavailable
+from shop_common.errors import (
+    AppError,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    is_database_failure,
+)
 from shop_common.metrics import ORDERS
 
 __all__ = ["Placed", "count_order", "create_order", "delete_order"]
@@ -143,41 +155,27 @@ async def _release_and_fail(ctx: OrderContext, order_id: uuid.UUID, error: AppEr
     await _fail(ctx, order_id, error)
 
 
-async def delete_order(ctx: OrderContext, *, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
-    """Release the order's stock and cancel it; 503 and no change when the release fails."""
-    claimed_at = await _claim_delete(ctx, user_id=user_id, order_id=order_id)
+async def delete_order(ctx: OrderContext, *, user_id: uuid.UUID, order_id: uuid.UUID) -> bool:
+    """Record the cancellation, release the stock, cancel the order: True when all is done
+    (200); False when the cancellation is recorded but the release's outcome is unknown or
+    the last step failed (202): the reconciler finishes it, and nothing ever undoes it."""
+    async with transaction(ctx) as session:
+        await service.claim_delete(
+            session, user_id=user_id, order_id=order_id, now=datetime.now(UTC)
+        )
+    # From here on the order is gone for its owner, whatever happens next.
     try:
         await ctx.products.release(order_id)
-    except AppError:
         async with transaction(ctx) as session:
-            await service.abort_delete(session, order_id=order_id, claimed_at=claimed_at)
-        raise
-    async with transaction(ctx) as session:
-        cancelled = await service.finish_delete(session, order_id=order_id)
+            cancelled = await service.finish_delete(session, order_id=order_id)
+    except AppError as exc:  # timeout, reset, 5xx: the release may have happened
+        logger.warning("delete of order %s left to the reconciler: %s", order_id, exc.message)
+        return False
+    except Exception as exc:
+        if not is_database_failure(exc):
+            raise
+        logger.warning("delete of order %s left to the reconciler: database unavailable", order_id)
+        return False
     if cancelled:
         count_order(OrderStatus.CANCELLED)
-
-
-async def _claim_delete(ctx: OrderContext, *, user_id: uuid.UUID, order_id: uuid.UUID) -> datetime:
-    """Mark the delete; while another delete of the order runs, wait for it to end (then
-    this one sees the order gone, 404, or claims it if that delete failed)."""
-
-    async def attempt() -> datetime | None:
-        now = datetime.now(UTC)
-        async with transaction(ctx) as session:
-            claimed = await service.claim_delete(
-                session,
-                user_id=user_id,
-                order_id=order_id,
-                now=now,
-                grace_seconds=ctx.settings.reconcile_grace_seconds,
-            )
-        return now if claimed else None
-
-    claimed_at = await _poll(ctx, attempt, ctx.settings.delete_wait_seconds)
-    if claimed_at is None:
-        raise ServiceUnavailable(
-            "The order is being deleted by another request, try again shortly",
-            code="order_delete_in_progress",
-        )
-    return claimed_at
+    return True

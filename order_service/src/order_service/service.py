@@ -26,7 +26,6 @@ __all__ = [
     "Replay",
     "ReplayedError",
     "Started",
-    "abort_delete",
     "check_reservation",
     "claim_delete",
     "confirm_order",
@@ -94,8 +93,14 @@ def _not_found() -> NotFound:
 
 
 def _visible_to(order: Order | None, user_id: uuid.UUID) -> Order:
-    """The order if `user_id` may see it; someone else's order does not exist for them."""
-    if order is None or order.user_id != user_id or order.status == OrderStatus.CANCELLED:
+    """The order if `user_id` may see it; someone else's order does not exist for them,
+    and neither does one whose cancellation is recorded (deleted, or being deleted)."""
+    if (
+        order is None
+        or order.user_id != user_id
+        or order.status == OrderStatus.CANCELLED
+        or order.delete_requested_at is not None
+    ):
         raise _not_found()
     return order
 
@@ -229,30 +234,18 @@ async def list_orders(
 
 
 async def claim_delete(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    order_id: uuid.UUID,
-    now: datetime,
-    grace_seconds: float,
-) -> bool:
-    """Mark the order as being deleted (row locked only for this step); False while another
-    delete of it is running. A delete interrupted longer than the grace period is taken over.
+    session: AsyncSession, *, user_id: uuid.UUID, order_id: uuid.UUID, now: datetime
+) -> None:
+    """Record the cancellation (row locked only for this step). From this commit on the
+    order is gone for its owner, and the cancellation only moves forward: a delete whose
+    release fails or times out is finished by the reconciler, never undone.
+
+    A pending order may be deleted too: its create can then no longer confirm it, and a
+    reserve arriving after this release is refused by the product service.
     """
     order = _visible_to(await repository.get_order_for_update(session, order_id), user_id)
-    fresh = now - timedelta(seconds=grace_seconds)
-    if order.delete_requested_at is not None and order.delete_requested_at > fresh:
-        return False
-    if order.status == OrderStatus.PENDING and order.modified_at > fresh:
-        # Its create may still be reserving stock: releasing now could miss that stock.
-        raise ServiceUnavailable(
-            "The order is still being placed, try again shortly",
-            code="order_in_progress",
-            headers={"Retry-After": str(max(1, round(grace_seconds)))},
-        )
     order.delete_requested_at = now
     await session.flush()
-    return True
 
 
 async def finish_delete(session: AsyncSession, *, order_id: uuid.UUID) -> bool:
@@ -263,11 +256,3 @@ async def finish_delete(session: AsyncSession, *, order_id: uuid.UUID) -> bool:
     order.status = OrderStatus.CANCELLED
     await session.flush()
     return True
-
-
-async def abort_delete(session: AsyncSession, *, order_id: uuid.UUID, claimed_at: datetime) -> None:
-    """The stock could not be released: the order stays as it was (unless taken over)."""
-    order = await repository.get_order_for_update(session, order_id)
-    if order is not None and order.delete_requested_at == claimed_at:
-        order.delete_requested_at = None
-        await session.flush()
