@@ -59,8 +59,8 @@ class ServiceSettings(BaseSettings):
     # waiting for a pooled connection, opening one, one statement (PostgreSQL's
     # `statement_timeout`, lock waits included), and a transaction left idle by a client
     # that died (`idle_in_transaction_session_timeout`, which frees its row locks).
-    db_pool_timeout_seconds: float = shared("DB_POOL_TIMEOUT_SECONDS", 5.0, gt=0)
-    db_connect_timeout_seconds: float = shared("DB_CONNECT_TIMEOUT_SECONDS", 5.0, gt=0)
+    db_pool_timeout_seconds: float = shared("DB_POOL_TIMEOUT_SECONDS", 3.0, gt=0)
+    db_connect_timeout_seconds: float = shared("DB_CONNECT_TIMEOUT_SECONDS", 3.0, gt=0)
     db_statement_timeout_seconds: float = shared("DB_STATEMENT_TIMEOUT_SECONDS", 5.0, gt=0)
     db_idle_in_transaction_timeout_seconds: float = shared(
         "DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 10.0, gt=0

@@ -63,8 +63,9 @@ class Settings(UserServiceSettings):
         product = call_budget_seconds(self.internal_timeout_seconds, self.internal_retries + 1)
         db = self.db_transaction_budget_seconds()
         budgets = {
-            # start, (reserve), confirm or fail, forget the key; a key in use waits first.
-            "POST /api/v1/order/": token + 2 * product + 4 * db + self.idempotency_wait_seconds,
+            # start (a key in use is polled first), reserve, confirm; when the confirm is
+            # refused or the reserve failed: release, then fail the order.
+            "POST /api/v1/order/": token + 2 * product + 3 * db + self.idempotency_wait_seconds,
             # claim, (release), finish.
             "DELETE /api/v1/order/{id}/": token + product + 2 * db,
             "GET /api/v1/order/": token + db,
