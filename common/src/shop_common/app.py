@@ -24,7 +24,7 @@ from shop_common.db import Database
 from shop_common.errors import error_response, install_error_handlers
 from shop_common.health import ops_router
 from shop_common.logs import RequestIdMiddleware, configure_logging
-from shop_common.metrics import MetricsMiddleware, initialise_series
+from shop_common.metrics import DomainSeries, MetricsMiddleware, initialise_series
 from shop_common.rate_limit import RateLimiter, RateLimitHeadersMiddleware
 from shop_common.redis import create_redis
 from shop_common.settings import ServiceSettings
@@ -135,13 +135,15 @@ def _serve_docs(app: FastAPI) -> None:
 
 
 def _lifespan(
-    settings: ServiceSettings, startup_hooks: Sequence[StartupHook]
+    settings: ServiceSettings,
+    startup_hooks: Sequence[StartupHook],
+    domain_series: Sequence[DomainSeries],
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Create the engine, Redis and the limiter once per process; run the service's hooks."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        initialise_series(settings.service_name)
+        initialise_series(settings.service_name, domain_series)
         app.state.db = Database(settings)
         app.state.redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
         app.state.limiter = RateLimiter(app.state.redis, settings)
@@ -182,13 +184,14 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter],
     startup_hooks: Sequence[StartupHook] = (),
+    domain_series: Sequence[DomainSeries] = (),
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
     app = FastAPI(
         title=title,
         description=description,
         version="1.0.0",
-        lifespan=_lifespan(settings, startup_hooks),
+        lifespan=_lifespan(settings, startup_hooks, domain_series),
         redirect_slashes=False,
         docs_url=None,  # served by _serve_docs from local files
         redoc_url=None,

@@ -8,6 +8,7 @@ aggregates the files every worker writes.
 import logging
 import os
 import time
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,11 +33,9 @@ __all__ = [
     "HTTP_REQUEST_DURATION",
     "INTERNAL_CLIENT_DURATION",
     "INTERNAL_CLIENT_REQUESTS",
-    "ORDERS",
-    "ORDERS_RECONCILED",
     "RATE_LIMIT_BACKEND_ERRORS",
     "RATE_LIMIT_REJECTED",
-    "STOCK_RESERVATIONS",
+    "DomainSeries",
     "MetricsMiddleware",
     "initialise_series",
     "metrics_response",
@@ -80,13 +79,6 @@ INTERNAL_CLIENT_DURATION = Histogram(
     ["service", "target", "operation"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
-ORDERS = Counter("orders_total", "Orders by the status they reached", ["service", "status"])
-ORDERS_RECONCILED = Counter(
-    "orders_reconciled_total", "Pending orders handled by the reconciler", ["service", "outcome"]
-)
-STOCK_RESERVATIONS = Counter(
-    "stock_reservations_total", "Stock reservation requests by outcome", ["service", "outcome"]
-)
 DB_POOL_IN_USE = Gauge(
     "db_pool_in_use",
     "Database connections checked out",
@@ -105,7 +97,12 @@ DEPENDENCY_UP = Gauge(
 RATE_LIMIT_BUCKETS = ("default", "auth", "login_account", "write")
 
 
-def initialise_series(service: str) -> None:
+# A service's own business counter (labelled `service` first, then one more label) and the
+# values of that label it can take: created at zero from start-up.
+DomainSeries = tuple[Counter, Iterable[str]]
+
+
+def initialise_series(service: str, domain_series: Iterable[DomainSeries] = ()) -> None:
     """Create this process's series at zero so every metric is exported from the start
     (in multiprocess mode a series exists only once a worker has touched it)."""
     HTTP_IN_PROGRESS.labels(service)
@@ -114,24 +111,9 @@ def initialise_series(service: str) -> None:
     DB_POOL_MAX.labels(service)
     for bucket in RATE_LIMIT_BUCKETS:
         RATE_LIMIT_REJECTED.labels(service, bucket)
-    for metric, values in _SERVICE_SERIES.get(service, []):
+    for metric, values in domain_series:
         for value in values:
             metric.labels(service, value)
-
-
-# The domain series each service exports (label values as in docs/conventions.md).
-_SERVICE_SERIES: dict[str, list[tuple[Counter, tuple[str, ...]]]] = {
-    "order": [
-        (ORDERS, ("pending", "confirmed", "failed", "cancelled")),
-        (ORDERS_RECONCILED, ("released", "error")),
-    ],
-    "product": [
-        (
-            STOCK_RESERVATIONS,
-            ("reserved", "insufficient_stock", "not_found", "replayed", "released"),
-        ),
-    ],
-}
 
 
 def route_label(scope: Scope) -> str:

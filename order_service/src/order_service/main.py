@@ -5,6 +5,7 @@ from fastapi import FastAPI
 
 from order_service.api import router
 from order_service.config import Settings
+from order_service.metrics import SERIES
 from order_service.startup import Hook, orders_hook, reconciler_hook, user_hook
 from shop_common.app import create_service_app
 
@@ -31,4 +32,5 @@ def create_app(
         description="Orders placed as a saga over the product service's stock.",
         routers=[router],
         startup_hooks=hooks,
+        domain_series=SERIES,
     )

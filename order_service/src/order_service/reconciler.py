@@ -31,11 +31,10 @@ from datetime import UTC, datetime, timedelta
 
 from order_service import repository, service
 from order_service.context import OrderContext, transaction
+from order_service.metrics import count_order, count_reconciled
 from order_service.models import OrderStatus
-from order_service.saga import count_order
 from shop_common.errors import AppError, ServiceUnavailable, is_database_failure
 from shop_common.logs import use_request_id
-from shop_common.metrics import ORDERS_RECONCILED
 
 __all__ = ["ADVISORY_LOCK_KEY", "ReconcileReport", "reconcile_once", "run_reconciler"]
 
@@ -80,10 +79,10 @@ async def _release(ctx: OrderContext, order_id: uuid.UUID, report: ReconcileRepo
         await ctx.products.release(order_id)
     except AppError as exc:
         logger.warning("reconciler could not release order %s: %s", order_id, exc.message)
-        ORDERS_RECONCILED.labels("order", "error").inc()
+        count_reconciled("error")
         report.errors.append(order_id)
         return False
-    ORDERS_RECONCILED.labels("order", "released").inc()
+    count_reconciled("released")
     report.released.append(order_id)
     return True
 
@@ -137,7 +136,7 @@ async def _loop(ctx: OrderContext) -> None:
                     logger.exception("reconciler round failed")
                     continue
                 # Expected while the database restarts: one line, the next round retries.
-                ORDERS_RECONCILED.labels("order", "error").inc()
+                count_reconciled("error")
                 logger.warning(
                     "reconciler round failed: database unavailable (%s)", type(exc).__name__
                 )

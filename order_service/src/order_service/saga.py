@@ -34,6 +34,7 @@ from typing import TypeVar
 from order_service import service
 from order_service.clients.product import ORDER_EXPIRED, Reservation
 from order_service.context import OrderContext, transaction
+from order_service.metrics import count_order
 from order_service.models import OrderStatus
 from order_service.schemas import OrderLine, OrderRead
 from shop_common.errors import (
@@ -43,9 +44,8 @@ from shop_common.errors import (
     ServiceUnavailable,
     is_database_failure,
 )
-from shop_common.metrics import ORDERS
 
-__all__ = ["Placed", "count_order", "create_order", "delete_order"]
+__all__ = ["Placed", "create_order", "delete_order"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,10 +56,6 @@ class Placed:
     order: OrderRead
     # True when this is the answer a request with the same idempotency key got before.
     replayed: bool = False
-
-
-def count_order(status: str) -> None:
-    ORDERS.labels("order", status).inc()
 
 
 async def _poll(ctx: OrderContext, attempt: Callable[[], Awaitable[T]], wait_seconds: float) -> T:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from product_service.api import internal_router, public_router
 from product_service.cache import ProductCache
 from product_service.config import Settings
+from product_service.metrics import SERIES
 from product_service.stock.api import stock_router
 from shop_common.app import create_service_app
 from shop_common.clients import user_client_hook
@@ -38,4 +39,5 @@ def create_app(
         description="The product catalogue, its cache, and stock reservations for orders.",
         routers=[public_router, internal_router, stock_router],
         startup_hooks=[user_client_hook(settings, user_transport), product_cache],
+        domain_series=SERIES,
     )

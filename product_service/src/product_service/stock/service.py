@@ -10,20 +10,14 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.cache import ProductCache
+from product_service.metrics import count_reservation
 from product_service.service import ProductNotFound
 from product_service.stock import repository
 from product_service.stock.repository import StockRow
 from product_service.stock.schemas import ReservationRead, ReservedItem, ReserveRequest
 from shop_common.errors import Conflict
-from shop_common.metrics import STOCK_RESERVATIONS
 
 __all__ = ["release", "reserve"]
-
-SERVICE = "product"
-
-
-def _count(outcome: str) -> None:
-    STOCK_RESERVATIONS.labels(SERVICE, outcome).inc()
 
 
 async def reserve(
@@ -45,7 +39,7 @@ async def reserve(
         for pid, qty in wanted.items()
     ]
     await repository.add_items(session, data.order_id, items)
-    _count("reserved")
+    count_reservation("reserved")
     return ReservationRead(order_id=data.order_id, items=items)
 
 
@@ -60,7 +54,7 @@ def _merge(data: ReserveRequest) -> dict[uuid.UUID, int]:
 def _check_all_exist(wanted: Mapping[uuid.UUID, int], locked: Mapping[uuid.UUID, StockRow]) -> None:
     missing = [pid for pid in wanted if pid not in locked]
     if missing:
-        _count("not_found")
+        count_reservation("not_found")
         raise ProductNotFound(
             "Unknown product" + ("s" if len(missing) > 1 else ""),
             details=[{"product_id": str(pid)} for pid in missing],
@@ -76,7 +70,7 @@ def _check_enough_stock(
         if qty > locked[pid].stock
     ]
     if short:
-        _count("insufficient_stock")
+        count_reservation("insufficient_stock")
         raise Conflict("Insufficient stock", code="insufficient_stock", details=short)
 
 
@@ -90,7 +84,7 @@ async def _replay(session: AsyncSession, order_id: uuid.UUID) -> ReservationRead
             code="reservation_released",
         )
     rows = await repository.get_items(session, order_id)
-    _count("replayed")
+    count_reservation("replayed")
     return ReservationRead(
         order_id=order_id,
         items=[ReservedItem.model_validate(row, from_attributes=True) for row in rows],
@@ -109,5 +103,5 @@ async def release(session: AsyncSession, cache: ProductCache, *, order_id: uuid.
     await cache.invalidate(session, quantities)
     await repository.move_stock(session, quantities)  # deleted products are skipped
     await repository.mark_released(session, reservation)
-    _count("released")
+    count_reservation("released")
     return True
