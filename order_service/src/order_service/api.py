@@ -6,7 +6,7 @@ from fastapi import Depends, Query, Response
 
 from order_service import saga, service
 from order_service.deps import IdempotencyKeyDep, OrderContextDep
-from order_service.schemas import OrderCreate, OrderRead, StatusFilter
+from order_service.schemas import OrderCreate, OrderRead, VisibleStatus
 from shop_common.clients import CurrentUserDep, WriterDep
 from shop_common.db import SessionDep
 from shop_common.rate_limit import rate_limit
@@ -68,7 +68,7 @@ async def list_orders(
     user: CurrentUserDep,
     session: SessionDep,
     page: Annotated[Pagination, Depends(pagination)],
-    status: Annotated[StatusFilter | None, Query(description="Only orders in this status")] = None,
+    status: Annotated[VisibleStatus | None, Query(description="Only orders in this status")] = None,
 ) -> ListResponse[OrderRead]:
     return await service.list_orders(session, user_id=user.id, status=status, page=page)
 

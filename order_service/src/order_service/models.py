@@ -22,7 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shop_common.db import NAMING_CONVENTION
 
-__all__ = ["Base", "IdempotencyKey", "Order", "OrderItem", "OrderStatus"]
+__all__ = ["VISIBLE_STATUSES", "Base", "IdempotencyKey", "Order", "OrderItem", "OrderStatus"]
 
 
 class OrderStatus(enum.StrEnum):
@@ -33,6 +33,8 @@ class OrderStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+# What an owner can see; `cancelled` never leaves the service.
+VISIBLE_STATUSES = tuple(status for status in OrderStatus if status is not OrderStatus.CANCELLED)
 _STATUSES = ", ".join(f"'{status.value}'" for status in OrderStatus)
 
 

@@ -1,14 +1,14 @@
 """Request and response bodies of the order service."""
 
-import enum
 import hashlib
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, model_validator
 
+from order_service.models import VISIBLE_STATUSES, OrderStatus
 from shop_common.schemas import InputModel
 
 __all__ = [
@@ -17,8 +17,22 @@ __all__ = [
     "OrderLine",
     "OrderLineIn",
     "OrderRead",
-    "StatusFilter",
+    "VisibleStatus",
     "lines_hash",
+]
+
+
+def _visible(status: OrderStatus) -> OrderStatus:
+    if status not in VISIBLE_STATUSES:
+        raise ValueError(f"Input should be {', '.join(repr(s.value) for s in VISIBLE_STATUSES)}")
+    return status
+
+
+# An order status as its owner sees it: one of `OrderStatus` but `cancelled`.
+VisibleStatus = Annotated[
+    OrderStatus,
+    AfterValidator(_visible),
+    WithJsonSchema({"type": "string", "enum": [status.value for status in VISIBLE_STATUSES]}),
 ]
 
 Quantity = Annotated[
@@ -81,14 +95,8 @@ class OrderItemRead(BaseModel):
 class OrderRead(BaseModel):
     id: uuid.UUID
     user_id: uuid.UUID
-    status: Literal["pending", "confirmed", "failed"]
+    status: VisibleStatus
     items: list[OrderItemRead]
     total: int = Field(description="Sum of unit_price x quantity, in cents")
     created_at: datetime
     modified_at: datetime
-
-
-class StatusFilter(enum.StrEnum):
-    PENDING = "pending"
-    CONFIRMED = "confirmed"
-    FAILED = "failed"

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from order_service import repository
 from order_service.clients.product import Reservation
 from order_service.models import Order, OrderStatus
-from order_service.schemas import OrderLine, OrderRead, StatusFilter, lines_hash
+from order_service.schemas import OrderLine, OrderRead, lines_hash
 from shop_common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
 from shop_common.schemas import ListResponse, Pagination
 
@@ -219,7 +219,7 @@ async def get_order(session: AsyncSession, *, user_id: uuid.UUID, order_id: uuid
 
 
 async def list_orders(
-    session: AsyncSession, *, user_id: uuid.UUID, status: StatusFilter | None, page: Pagination
+    session: AsyncSession, *, user_id: uuid.UUID, status: OrderStatus | None, page: Pagination
 ) -> ListResponse[OrderRead]:
     orders, count = await repository.list_orders(
         session,
