@@ -36,16 +36,9 @@ def requests(operation: str, outcome: str) -> float:
     return REGISTRY.get_sample_value("internal_client_requests_total", labels) or 0.0
 
 
-async def test_product_details_are_typed() -> None:
-    products = FakeProducts()
-    lamp = products.add("Lamp", price=2500, stock=5)
-    details = await client_for(products).product_details(lamp)
-    assert (details.id, details.name, details.price, details.stock) == (lamp, "Lamp", 2500, 5)
-
-
 async def test_unknown_product_is_not_found() -> None:
     with pytest.raises(NotFound) as raised:
-        await client_for(FakeProducts()).product_details(uuid.uuid4())
+        await client_for(FakeProducts()).reserve(uuid.uuid4(), [(uuid.uuid4(), 1)])
     assert raised.value.code == "product_not_found"
 
 

@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from order_service.api import router
 from order_service.config import Settings
 from order_service.metrics import SERIES
-from order_service.startup import Hook, orders_hook, reconciler_hook, user_hook
-from shop_common.app import create_service_app
+from order_service.startup import orders_hook, reconciler_hook, user_hook
+from shop_common.app import StartupHook, create_service_app
 
 __all__ = ["create_app"]
 
@@ -20,7 +20,7 @@ def create_app(
 ) -> FastAPI:
     """The app; the transports replace the network under the clients (tests, in-process)."""
     settings = settings or Settings()
-    hooks: list[Hook] = [
+    hooks: list[StartupHook] = [
         user_hook(settings, user_transport),
         orders_hook(settings, product_transport),
     ]

@@ -41,7 +41,7 @@ _STATUSES = ", ".join(f"'{status.value}'" for status in OrderStatus)
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     # Read server-set timestamps back with RETURNING instead of a lazy load.
-    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
+    __mapper_args__ = {"eager_defaults": True}
 
 
 class Order(Base):

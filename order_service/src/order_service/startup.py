@@ -3,8 +3,8 @@
 Everything here is made once per app in `lifespan` and closed at shutdown.
 """
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
@@ -14,14 +14,13 @@ from order_service.clients.transport import build_transport
 from order_service.config import Settings
 from order_service.context import OrderContext
 from order_service.reconciler import run_reconciler
+from shop_common.app import StartupHook
 from shop_common.clients import user_client_hook
 
-__all__ = ["Hook", "orders_hook", "reconciler_hook", "user_hook"]
-
-Hook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+__all__ = ["orders_hook", "reconciler_hook", "user_hook"]
 
 
-def user_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Hook:
+def user_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> StartupHook:
     """`app.state.user_client`, over `transport` or the configured one."""
 
     @asynccontextmanager
@@ -33,8 +32,8 @@ def user_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) ->
     return hook
 
 
-def orders_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Hook:
-    """`app.state.product_client` and `app.state.orders`, the context of saga and reconciler."""
+def orders_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> StartupHook:
+    """`app.state.orders`, the context of saga and reconciler, with its product client."""
 
     @asynccontextmanager
     async def hook(app: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +45,6 @@ def orders_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) 
             retries=settings.internal_retries,
             transport=transport or build_transport(settings.http_transport),
         )
-        app.state.product_client = products
         app.state.orders = OrderContext(app.state.db.sessionmaker, products, settings)
         try:
             yield

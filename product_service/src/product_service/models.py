@@ -25,7 +25,7 @@ __all__ = ["Base", "Product", "Reservation", "ReservationItem"]
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     # Read server-set timestamps back with RETURNING instead of a lazy load.
-    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
+    __mapper_args__ = {"eager_defaults": True}
 
 
 class Product(Base):

@@ -14,7 +14,7 @@ __all__ = ["Base", "RefreshToken", "User"]
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     # Read server-set timestamps back with RETURNING instead of a lazy load.
-    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
+    __mapper_args__ = {"eager_defaults": True}
 
 
 class User(Base):

@@ -1,4 +1,4 @@
-"""The product service's internal API, as the order service uses it: details, reserve, release.
+"""The product service's internal API, as the order service uses it: reserve and release.
 
 Every call is idempotent on the product side (reserve and release per order id), so every
 call is retried with backoff. Answers map to errors the order's client understands:
@@ -11,7 +11,6 @@ unexpected -> 503, like a timeout or a 5xx.
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -22,7 +21,6 @@ from shop_common.errors import AppError, Conflict, NotFound, ServiceUnavailable
 
 __all__ = [
     "ORDER_EXPIRED",
-    "ProductDetails",
     "ProductServiceClient",
     "ReleaseResult",
     "ReservedItem",
@@ -32,17 +30,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 ORDER_EXPIRED = "The order expired while being placed, try again"
-
-
-class ProductDetails(BaseModel):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    name: str
-    description: str
-    price: int
-    stock: int
-    created_at: datetime
-    modified_at: datetime
 
 
 class ReservedItem(BaseModel):
@@ -64,15 +51,6 @@ class ReleaseResult(BaseModel):
 
 class ProductServiceClient(ServiceClient):
     target = "product"
-
-    async def product_details(self, product_id: uuid.UUID) -> ProductDetails:
-        response = await self.post(
-            "product_details",
-            "/internal/v1/product-details/",
-            {"id": str(product_id)},
-            idempotent=True,
-        )
-        return self._parse(response, ProductDetails)
 
     async def reserve(
         self, order_id: uuid.UUID, items: Sequence[tuple[uuid.UUID, int]]

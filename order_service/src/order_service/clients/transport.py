@@ -1,8 +1,10 @@
 """The transport under the service clients: httpx's own, or aiohttp's behind the httpx API.
 
-httpx's default transport carried 497 service-to-service requests/s on our benchmark machine
-where aiohttp carried 3,408 (encode/httpx#3215), so `ORDER_SERVICE_HTTP_TRANSPORT=aiohttp`
-keeps every client's httpx API and puts `httpx-aiohttp` under it.
+`ORDER_SERVICE_HTTP_TRANSPORT=aiohttp` keeps every client's httpx API and puts
+`httpx-aiohttp` under it. A microbenchmark in encode/httpx#3215 found aiohttp's transport
+several times faster than httpx's; on this project's own benchmark (loadtest/README.md) both
+gave the same order throughput, as the hop is not that path's bottleneck, so httpx's own stays
+the default and this one stays an option to re-measure.
 """
 
 import aiohttp
