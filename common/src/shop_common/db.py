@@ -16,10 +16,16 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from shop_common.errors import AppError
 from shop_common.settings import ServiceSettings
 
-__all__ = ["NAMING_CONVENTION", "Database", "SessionDep", "after_commit", "get_session"]
+__all__ = [
+    "NAMING_CONVENTION",
+    "Database",
+    "SessionDep",
+    "after_commit",
+    "commit_early",
+    "get_session",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -86,17 +92,30 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
 
 
+async def _commit(session: AsyncSession) -> None:
+    await session.commit()
+    for callback in session.info.pop(_AFTER_COMMIT_KEY, []):
+        await callback()
+
+
+async def commit_early(session: AsyncSession) -> None:
+    """The one sanctioned commit inside a request: make the work so far durable and hand the
+    connection back to the pool; the next query opens a new transaction.
+
+    For the few steps that need it: work that must stand although the request then fails
+    (revoking a token family when a spent refresh token is replayed), and a slow step that
+    must not hold a pooled connection (a password hash). Everything else leaves the commit
+    to the session dependency.
+    """
+    await _commit(session)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.db
     async with database.sessionmaker() as session:
         try:
             yield session
-            await session.commit()
-            for callback in session.info.pop(_AFTER_COMMIT_KEY, []):
-                await callback()
-        except AppError as exc:
-            await (session.commit() if exc.keep_changes else session.rollback())
-            raise
+            await _commit(session)
         except BaseException:
             await session.rollback()
             raise

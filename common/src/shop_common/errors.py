@@ -46,12 +46,8 @@ class AppError(Exception):
         code: str | None = None,
         details: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
-        keep_changes: bool = False,
     ) -> None:
         self.message = message or self.message
-        # True when the work flushed before the error must still be committed (for
-        # example revoking a token family when a spent refresh token is replayed).
-        self.keep_changes = keep_changes
         self.code = code or self.code
         self.details = list(details or [])
         self.headers = dict(headers or {})

@@ -1,4 +1,5 @@
-"""Business rules of the user service. Raises `AppError`s; flushes, never commits."""
+"""Business rules of the user service. Raises `AppError`s; flushes, and commits only through
+`shop_common.db.commit_early` (login before its hash, a refresh replay before its 401)."""
 
 import uuid
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_common.db import commit_early
 from shop_common.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
 from shop_common.rate_limit import RateLimiter
 from user_service import repository
@@ -96,7 +98,7 @@ async def login(
             "login_account", retry_after, "Too many failed logins for this account, try again later"
         )
     user = await repository.get_user_by_email(session, data.email)
-    await session.close()  # hand the connection back to the pool while the hash runs
+    await commit_early(session)  # hand the connection back to the pool while the hash runs
     valid = await verify_password(user.password_hash if user else None, data.password)
     if user is None or not valid:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
@@ -112,9 +114,8 @@ async def refresh(session: AsyncSession, tokens: TokenIssuer, *, refresh_token: 
     if stored.used_at is not None or stored.revoked_at is not None:
         # A spent token came back: someone may hold a stolen copy, so end the whole chain.
         await repository.revoke_refresh_family(session, stored.family_id, now=_now())
-        raise Unauthorized(
-            "Refresh token already used or revoked", code="invalid_token", keep_changes=True
-        )
+        await commit_early(session)  # the revocation stands although this request fails
+        raise Unauthorized("Refresh token already used or revoked", code="invalid_token")
     stored.used_at = _now()
     return await _issue_pair(session, tokens, claims.sub, stored.family_id)
 
