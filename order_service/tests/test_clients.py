@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from order_service.clients.product import ProductServiceClient
-from order_service.clients.transport import AiohttpTransport, build_transport
 from order_service.config import HttpTransportName
+from order_service.transport import AiohttpTransport, build_transport
 from shop_common.errors import Conflict, NotFound, ServiceUnavailable
+from shop_contracts.product import ProductServiceClient
 
 from .fakes import PRODUCT_SECRET, FakeProducts
 

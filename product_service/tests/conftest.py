@@ -16,15 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from product_service.config import Settings
 from product_service.main import create_app
 from product_service.models import Base, Product
-from shop_common.clients import AuthenticatedUser
 from shop_common.testing.fixtures import app_client
 from shop_common.testing.plugin import ServiceSpec
+from shop_contracts.user import TokenUser
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 INTERNAL_SECRET = "product-internal-" + "k" * 40
 USER_SERVICE_SECRET = "user-internal-" + "u" * 40
-ADA = AuthenticatedUser(id=uuid.uuid4(), email="ada@example.com", name="Ada")
-BOB = AuthenticatedUser(id=uuid.uuid4(), email="bob@example.com", name="Bob")
+ADA = TokenUser(id=uuid.uuid4(), email="ada@example.com", name="Ada")
+BOB = TokenUser(id=uuid.uuid4(), email="bob@example.com", name="Bob")
 ADA_TOKEN = "token-of-ada"
 BOB_TOKEN = "token-of-bob"
 

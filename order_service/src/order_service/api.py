@@ -7,7 +7,6 @@ from fastapi import Depends, Query, Response
 from order_service import saga, service
 from order_service.deps import IdempotencyKeyDep, OrderContextDep
 from order_service.schemas import OrderCreate, OrderRead, VisibleStatus
-from shop_common.clients import CurrentUserDep, WriterDep
 from shop_common.db import SessionDep
 from shop_common.rate_limit import rate_limit
 from shop_common.routing import ShopRouter
@@ -21,6 +20,7 @@ from shop_common.schemas import (
     error_responses,
     pagination,
 )
+from shop_contracts.authentication import CurrentUserDep, WriterDep
 
 __all__ = ["router"]
 

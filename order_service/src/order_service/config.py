@@ -5,7 +5,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shop_common.clients import USER_CALL_ATTEMPTS, UserServiceSettings, call_budget_seconds
+from shop_common.clients import call_budget_seconds
+from shop_contracts.authentication import USER_CALL_ATTEMPTS, UserServiceSettings
 
 __all__ = ["HttpTransportName", "Settings"]
 

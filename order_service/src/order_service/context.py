@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from order_service.clients.product import ProductServiceClient
 from order_service.config import Settings
+from shop_contracts.product import ProductServiceClient
 
 __all__ = ["OrderContext", "transaction"]
 

@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from order_service import service
-from order_service.clients.product import ORDER_EXPIRED, Reservation
 from order_service.context import OrderContext, transaction
 from order_service.metrics import count_order
 from order_service.models import OrderStatus
@@ -44,6 +43,7 @@ from shop_common.errors import (
     ServiceUnavailable,
     is_database_failure,
 )
+from shop_contracts.product import ORDER_EXPIRED, ReservationRead
 
 __all__ = ["Placed", "create_order", "delete_order"]
 
@@ -114,7 +114,7 @@ async def create_order(
 
 async def _reserve(
     ctx: OrderContext, order_id: uuid.UUID, lines: Sequence[OrderLine]
-) -> Reservation:
+) -> ReservationRead:
     """Step 2; on failure the order is failed (its stock released first when some may
     have been taken) and the error raised for the client."""
     try:

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import repository
-from order_service.clients.product import Reservation
 from order_service.models import Order, OrderStatus
 from order_service.schemas import OrderLine, OrderRead, lines_hash
 from shop_common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
 from shop_common.schemas import ListResponse, Pagination
+from shop_contracts.product import ReservationRead
 
 __all__ = [
     "CREATED_MESSAGE",
@@ -148,7 +148,7 @@ async def _answer_for_key(
     return Replay(record.response_status, record.response_body)
 
 
-def check_reservation(lines: Sequence[OrderLine], reservation: Reservation) -> None:
+def check_reservation(lines: Sequence[OrderLine], reservation: ReservationRead) -> None:
     """Refuse a reservation that is not exactly what was asked (a product-service bug)."""
     asked = {(line.product_id, line.quantity) for line in lines}
     got = {(item.product_id, item.quantity) for item in reservation.items}
@@ -160,7 +160,7 @@ def check_reservation(lines: Sequence[OrderLine], reservation: Reservation) -> N
 
 
 async def confirm_order(
-    session: AsyncSession, *, order_id: uuid.UUID, reservation: Reservation
+    session: AsyncSession, *, order_id: uuid.UUID, reservation: ReservationRead
 ) -> OrderRead | None:
     """Confirm the pending order with the reserved price snapshot; None when it is no longer
     pending (reconciled or deleted meanwhile), in which case the reservation must go back."""

@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from order_service.clients.product import ProductServiceClient
-from order_service.clients.transport import build_transport
 from order_service.config import Settings
 from order_service.context import OrderContext
 from order_service.reconciler import run_reconciler
+from order_service.transport import build_transport
 from shop_common.app import StartupHook
-from shop_common.clients import user_client_hook
+from shop_contracts.authentication import user_client_hook
+from shop_contracts.product import ProductServiceClient
 
 __all__ = ["orders_hook", "reconciler_hook", "user_hook"]
 

@@ -10,8 +10,7 @@ from product_service.deps import (
     ProductCacheDep,
     ProductFiltersDep,
 )
-from product_service.schemas import ProductCreate, ProductId, ProductRead, ProductUpdate
-from shop_common.clients import WriterDep
+from product_service.schemas import ProductCreate, ProductRead, ProductUpdate
 from shop_common.db import SessionDep
 from shop_common.rate_limit import rate_limit
 from shop_common.routing import ShopRouter
@@ -24,6 +23,8 @@ from shop_common.schemas import (
     error_responses,
 )
 from shop_common.security import InternalSecretDep
+from shop_contracts.authentication import WriterDep
+from shop_contracts.product import ProductDetailsRequest
 
 __all__ = ["internal_router", "public_router"]
 
@@ -129,7 +130,7 @@ async def delete_product(
     "/product-details/", responses=error_responses({**NOT_FOUND, 403: "Bad internal secret"})
 )
 async def product_details(
-    body: ProductId, session: SessionDep, cache: ProductCacheDep
+    body: ProductDetailsRequest, session: SessionDep, cache: ProductCacheDep
 ) -> DataResponse[ProductRead]:
     entry = await service.get_product(session, cache, product_id=body.id)
     return DataResponse(data=entry.product)

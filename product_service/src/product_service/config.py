@@ -3,7 +3,7 @@ shared unprefixed ones)."""
 
 from pydantic_settings import SettingsConfigDict
 
-from shop_common.clients import UserServiceSettings
+from shop_contracts.authentication import UserServiceSettings
 
 __all__ = ["Settings"]
 

@@ -12,7 +12,7 @@ from product_service.config import Settings
 from product_service.metrics import SERIES
 from product_service.stock.api import stock_router
 from shop_common.app import create_service_app
-from shop_common.clients import user_client_hook
+from shop_contracts.authentication import user_client_hook
 
 __all__ = ["create_app"]
 

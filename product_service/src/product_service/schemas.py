@@ -1,12 +1,12 @@
 """Request and response bodies of the product catalogue, and the list filters."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from shop_common.schemas import InputModel
+from shop_contracts.product import MAX_STOCK, ProductRead
 
 __all__ = [
     "MAX_PRICE",
@@ -14,7 +14,6 @@ __all__ = [
     "Price",
     "ProductCreate",
     "ProductFilters",
-    "ProductId",
     "ProductRead",
     "ProductSort",
     "ProductUpdate",
@@ -25,7 +24,6 @@ __all__ = [
 # stay exact in a JavaScript number.
 MAX_PRICE = 1_000_000_000_000
 # Far below INTEGER's 2**31 - 1, so giving reserved units back can never overflow.
-MAX_STOCK = 1_000_000_000
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Description = Annotated[str, Field(max_length=5000)]
@@ -63,21 +61,6 @@ class ProductUpdate(InputModel):
         if not self.model_fields_set:
             raise ValueError("Provide at least one of: name, description, price, stock")
         return self
-
-
-class ProductRead(BaseModel):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    name: str
-    description: str
-    price: int
-    stock: int
-    created_at: datetime
-    modified_at: datetime
-
-
-class ProductId(InputModel):
-    id: uuid.UUID
 
 
 class ProductFilters(BaseModel):

@@ -12,6 +12,7 @@ from shop_common.schemas import (
     error_responses,
 )
 from shop_common.security import InternalSecretDep
+from shop_contracts.user import TokenResolveRequest, TokenUser
 from user_service import service
 from user_service.deps import CurrentAuthDep, DenylistDep, LimiterDep, TokenIssuerDep
 from user_service.schemas import (
@@ -22,8 +23,6 @@ from user_service.schemas import (
     RefreshRequest,
     RegisterRequest,
     TokenPair,
-    TokenResolveRequest,
-    TokenUser,
     UserRead,
 )
 

@@ -18,8 +18,6 @@ __all__ = [
     "RefreshRequest",
     "RegisterRequest",
     "TokenPair",
-    "TokenResolveRequest",
-    "TokenUser",
     "UserRead",
 ]
 
@@ -81,10 +79,6 @@ class ChangePasswordRequest(InputModel):
     new_password: Password
 
 
-class TokenResolveRequest(InputModel):
-    token: Annotated[str, Field(min_length=1, max_length=4096)]
-
-
 class TokenPair(BaseModel):
     access: str
     refresh: str
@@ -97,9 +91,3 @@ class UserRead(BaseModel):
     name: str
     created_at: datetime
     modified_at: datetime
-
-
-class TokenUser(BaseModel):
-    id: uuid.UUID
-    email: str
-    name: str

@@ -2,16 +2,16 @@
 
 from product_service.deps import ProductCacheDep
 from product_service.stock import service
-from product_service.stock.schemas import (
+from shop_common.db import SessionDep
+from shop_common.routing import ShopRouter
+from shop_common.schemas import DataResponse, error_responses
+from shop_common.security import InternalSecretDep
+from shop_contracts.product import (
     ReleaseRequest,
     ReleaseResult,
     ReservationRead,
     ReserveRequest,
 )
-from shop_common.db import SessionDep
-from shop_common.routing import ShopRouter
-from shop_common.schemas import DataResponse, error_responses
-from shop_common.security import InternalSecretDep
 
 __all__ = ["stock_router"]
 

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.models import Product, Reservation, ReservationItem
-from product_service.stock.schemas import ReservedItem
+from shop_contracts.product import ReservedItem
 
 __all__ = [
     "StockRow",

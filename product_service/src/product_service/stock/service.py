@@ -14,8 +14,8 @@ from product_service.metrics import count_reservation
 from product_service.service import ProductNotFound
 from product_service.stock import repository
 from product_service.stock.repository import StockRow
-from product_service.stock.schemas import ReservationRead, ReservedItem, ReserveRequest
 from shop_common.errors import Conflict
+from shop_contracts.product import ReservationRead, ReservedItem, ReserveRequest
 
 __all__ = ["release", "reserve"]
 

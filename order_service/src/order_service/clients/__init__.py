@@ -1,1 +1,0 @@
-"""Typed HTTP clients of the services the order service calls."""
