@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from product_service import repository
-from product_service.schemas import ProductFilters
+from product_service.catalogue import repository
+from product_service.catalogue.schemas import ProductFilters
 
 from .conftest import pg_trgm_available
 

@@ -5,8 +5,8 @@ from fastapi import FastAPI
 
 from order_service.api import router
 from order_service.config import Settings
+from order_service.deps import orders_hook, reconciler_hook, user_hook
 from order_service.metrics import SERIES
-from order_service.startup import orders_hook, reconciler_hook, user_hook
 from shop_common.app import StartupHook, create_service_app
 
 __all__ = ["create_app"]

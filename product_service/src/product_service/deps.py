@@ -1,16 +1,43 @@
-"""`Annotated` dependency aliases of the product service."""
+"""What the product service keeps on its app state: the start-up hook that creates it and the
+`Annotated` dependency aliases that read it and parse shared parameters."""
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 
-from product_service.cache import ProductCache
-from product_service.schemas import MAX_PRICE, ProductFilters, ProductSort
+from product_service.catalogue.cache import ProductCache
+from product_service.catalogue.schemas import MAX_PRICE, ProductFilters, ProductSort
+from product_service.config import Settings
+from shop_common.app import StartupHook
 from shop_common.errors import ValidationFailed
 from shop_common.schemas import Pagination, pagination
 
-__all__ = ["IfMatchHeader", "PaginationDep", "ProductCacheDep", "ProductFiltersDep"]
+__all__ = [
+    "IfMatchHeader",
+    "PaginationDep",
+    "ProductCacheDep",
+    "ProductFiltersDep",
+    "product_cache_hook",
+]
+
+
+def product_cache_hook(settings: Settings) -> StartupHook:
+    """`app.state.product_cache`: product details in Redis, dropped after each write."""
+
+    @asynccontextmanager
+    async def hook(app: FastAPI) -> AsyncIterator[None]:
+        app.state.product_cache = ProductCache(
+            app.state.redis,
+            prefix=settings.redis_prefix,
+            service=settings.service_name,
+            ttl_seconds=settings.product_cache_ttl_seconds,
+        )
+        yield
+
+    return hook
 
 
 async def _product_cache(request: Request) -> ProductCache:

@@ -1,16 +1,12 @@
 """Entry point: `uvicorn product_service.main:create_app --factory`."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 from fastapi import FastAPI
 
-from product_service.api import internal_router, public_router
-from product_service.cache import ProductCache
+from product_service.api import routers
 from product_service.config import Settings
+from product_service.deps import product_cache_hook
 from product_service.metrics import SERIES
-from product_service.stock.api import stock_router
 from shop_common.app import create_service_app
 from shop_contracts.authentication import user_client_hook
 
@@ -22,22 +18,11 @@ def create_app(
 ) -> FastAPI:
     """The app; `user_transport` replaces the network under the user-service client (tests)."""
     settings = settings or Settings()
-
-    @asynccontextmanager
-    async def product_cache(app: FastAPI) -> AsyncIterator[None]:
-        app.state.product_cache = ProductCache(
-            app.state.redis,
-            prefix=settings.redis_prefix,
-            service=settings.service_name,
-            ttl_seconds=settings.product_cache_ttl_seconds,
-        )
-        yield
-
     return create_service_app(
         settings,
         title="Product service",
         description="The product catalogue, its cache, and stock reservations for orders.",
-        routers=[public_router, internal_router, stock_router],
-        startup_hooks=[user_client_hook(settings, user_transport), product_cache],
+        routers=routers,
+        startup_hooks=[user_client_hook(settings, user_transport), product_cache_hook(settings)],
         domain_series=SERIES,
     )

@@ -26,7 +26,7 @@ from user_service.schemas import (
     UserRead,
 )
 
-__all__ = ["internal_router", "public_router"]
+__all__ = ["internal_router", "public_router", "routers"]
 
 public_router = ShopRouter(
     prefix="/api/v1", tags=["users"], dependencies=[Depends(rate_limit("default"))]
@@ -119,3 +119,6 @@ async def resolve_token(
 ) -> DataResponse[TokenUser]:
     auth = await service.authenticate(session, tokens, denylist, access_token=body.token)
     return DataResponse(data=TokenUser.model_validate(auth.user, from_attributes=True))
+
+
+routers = [public_router, internal_router]

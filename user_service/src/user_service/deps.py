@@ -1,16 +1,33 @@
-"""`Annotated` dependency aliases of the user service."""
+"""What the user service keeps on its app state: the start-up hook that creates it and the
+`Annotated` dependency aliases that read it."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
+from shop_common.app import StartupHook
 from shop_common.db import SessionDep
 from shop_common.rate_limit import RateLimiter
 from shop_common.security import BearerTokenDep
 from user_service import service
+from user_service.config import Settings
 from user_service.tokens import Denylist, TokenIssuer
 
-__all__ = ["CurrentAuthDep", "DenylistDep", "LimiterDep", "TokenIssuerDep"]
+__all__ = ["CurrentAuthDep", "DenylistDep", "LimiterDep", "TokenIssuerDep", "auth_hook"]
+
+
+def auth_hook(settings: Settings) -> StartupHook:
+    """`app.state.tokens` (signs and checks JWTs) and `app.state.denylist` (logged-out tokens)."""
+
+    @asynccontextmanager
+    async def hook(app: FastAPI) -> AsyncIterator[None]:
+        app.state.tokens = TokenIssuer(settings)
+        app.state.denylist = Denylist(app.state.redis, settings.redis_prefix)
+        yield
+
+    return hook
 
 
 async def _tokens(request: Request) -> TokenIssuer:

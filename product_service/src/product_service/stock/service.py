@@ -9,9 +9,9 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from product_service.cache import ProductCache
+from product_service.catalogue.cache import ProductCache
+from product_service.catalogue.service import ProductNotFound
 from product_service.metrics import count_reservation
-from product_service.service import ProductNotFound
 from product_service.stock import repository
 from product_service.stock.repository import StockRow
 from shop_common.errors import Conflict

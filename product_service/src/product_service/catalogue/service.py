@@ -5,10 +5,15 @@ import uuid
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from product_service import repository
-from product_service.cache import ProductCache, VersionedProduct, make_etag
+from product_service.catalogue import repository
+from product_service.catalogue.cache import ProductCache, VersionedProduct, make_etag
+from product_service.catalogue.schemas import (
+    ProductCreate,
+    ProductFilters,
+    ProductRead,
+    ProductUpdate,
+)
 from product_service.models import Product
-from product_service.schemas import ProductCreate, ProductFilters, ProductRead, ProductUpdate
 from shop_common.errors import Conflict, Forbidden, NotFound, PreconditionFailed
 from shop_common.schemas import Pagination
 

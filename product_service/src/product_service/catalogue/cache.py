@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from product_service.schemas import ProductRead
+from product_service.catalogue.schemas import ProductRead
 from shop_common.db import after_commit
 from shop_common.redis import JsonCache
 

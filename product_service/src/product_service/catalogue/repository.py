@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from product_service.catalogue.schemas import ProductCreate, ProductFilters, ProductSort
 from product_service.models import Product
-from product_service.schemas import ProductCreate, ProductFilters, ProductSort
 
 __all__ = [
     "count_products",

@@ -1,0 +1,136 @@
+"""Routes of the product catalogue: thin wrappers that parse, call the service and wrap."""
+
+from fastapi import Depends, Response
+
+from product_service.catalogue import service
+from product_service.catalogue.cache import VersionedProduct
+from product_service.catalogue.schemas import ProductCreate, ProductRead, ProductUpdate
+from product_service.deps import (
+    IfMatchHeader,
+    PaginationDep,
+    ProductCacheDep,
+    ProductFiltersDep,
+)
+from shop_common.db import SessionDep
+from shop_common.rate_limit import rate_limit
+from shop_common.routing import ShopRouter
+from shop_common.schemas import (
+    DataResponse,
+    IdPath,
+    ListResponse,
+    MessageDataResponse,
+    MessageResponse,
+    error_responses,
+)
+from shop_common.security import InternalSecretDep
+from shop_contracts.authentication import WriterDep
+from shop_contracts.product import ProductDetailsRequest
+
+__all__ = ["internal_router", "public_router"]
+
+public_router = ShopRouter(
+    prefix="/api/v1", tags=["products"], dependencies=[Depends(rate_limit("default"))]
+)
+internal_router = ShopRouter(
+    prefix="/internal/v1", tags=["internal"], dependencies=[InternalSecretDep]
+)
+ETAG_HEADER = {"ETag": {"description": "The product's version", "schema": {"type": "string"}}}
+AUTH_ERRORS = {
+    401: "Missing, invalid, expired or revoked token",
+    503: "The user service is unavailable",
+}
+NOT_FOUND = {404: "No product with this id"}
+OWNER_ERRORS = {**AUTH_ERRORS, **NOT_FOUND, 403: "Not the product's creator"}
+PRECONDITION = {412: "If-Match does not match the product's current ETag"}
+
+
+def _with_etag(response: Response, entry: VersionedProduct) -> ProductRead:
+    response.headers["ETag"] = entry.etag
+    return entry.product
+
+
+@public_router.post(
+    "/product/",
+    status_code=201,
+    responses={
+        201: {"headers": ETAG_HEADER},
+        **error_responses({**AUTH_ERRORS, 409: "You already have a product with this name"}),
+    },
+)
+async def create_product(
+    body: ProductCreate, user: WriterDep, session: SessionDep, response: Response
+) -> MessageDataResponse[ProductRead]:
+    entry = await service.create_product(session, creator_id=user.id, data=body)
+    response.headers["Location"] = f"/api/v1/product/{entry.product.id}/"
+    return MessageDataResponse(
+        message="Product created successfully", data=_with_etag(response, entry)
+    )
+
+
+@public_router.get("/product/")
+async def list_products(
+    session: SessionDep, filters: ProductFiltersDep, page: PaginationDep
+) -> ListResponse[ProductRead]:
+    products, count = await service.list_products(session, filters=filters, page=page)
+    return ListResponse(results=products, count=count, offset=page.offset, limit=page.limit)
+
+
+@public_router.get(
+    "/product/{id}/",
+    responses={200: {"headers": ETAG_HEADER}, **error_responses(NOT_FOUND)},
+)
+async def get_product(
+    product_id: IdPath, session: SessionDep, cache: ProductCacheDep, response: Response
+) -> DataResponse[ProductRead]:
+    entry = await service.get_product(session, cache, product_id=product_id)
+    return DataResponse(data=_with_etag(response, entry))
+
+
+@public_router.patch(
+    "/product/{id}/",
+    responses={
+        200: {"headers": ETAG_HEADER},
+        **error_responses(
+            {**OWNER_ERRORS, **PRECONDITION, 409: "You already have a product with this name"}
+        ),
+    },
+)
+async def update_product(
+    product_id: IdPath,
+    body: ProductUpdate,
+    user: WriterDep,
+    session: SessionDep,
+    cache: ProductCacheDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> MessageDataResponse[ProductRead]:
+    entry = await service.update_product(
+        session, cache, product_id=product_id, user_id=user.id, data=body, if_match=if_match
+    )
+    return MessageDataResponse(
+        message="Product updated successfully", data=_with_etag(response, entry)
+    )
+
+
+@public_router.delete("/product/{id}/", responses=error_responses({**OWNER_ERRORS, **PRECONDITION}))
+async def delete_product(
+    product_id: IdPath,
+    user: WriterDep,
+    session: SessionDep,
+    cache: ProductCacheDep,
+    if_match: IfMatchHeader = None,
+) -> MessageResponse:
+    await service.delete_product(
+        session, cache, product_id=product_id, user_id=user.id, if_match=if_match
+    )
+    return MessageResponse(message="Product deleted successfully")
+
+
+@internal_router.post(
+    "/product-details/", responses=error_responses({**NOT_FOUND, 403: "Bad internal secret"})
+)
+async def product_details(
+    body: ProductDetailsRequest, session: SessionDep, cache: ProductCacheDep
+) -> DataResponse[ProductRead]:
+    entry = await service.get_product(session, cache, product_id=body.id)
+    return DataResponse(data=entry.product)
