@@ -26,6 +26,7 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "database_unavailable_response",
+    "error_body",
     "error_response",
     "install_error_handlers",
     "is_database_failure",
@@ -52,6 +53,10 @@ class AppError(Exception):
         self.details = list(details or [])
         self.headers = dict(headers or {})
         super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        """The error envelope of this error."""
+        return error_body(self.message, self.code, self.details)
 
 
 class BadRequest(AppError):
@@ -112,6 +117,16 @@ class ServiceUnavailable(AppError):
     message = "A service this request depends on is unavailable, try again shortly"
 
 
+def error_body(
+    message: str, code: str, details: Sequence[Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The error envelope: `details` only when there is something to list."""
+    body: dict[str, Any] = {"message": message, "code": code}
+    if details:
+        body["details"] = [dict(entry) for entry in details]
+    return body
+
+
 def error_response(
     status_code: int,
     message: str,
@@ -119,10 +134,9 @@ def error_response(
     details: Sequence[Mapping[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"message": message, "code": code}
-    if details:
-        body["details"] = list(details)
-    return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+    return JSONResponse(
+        error_body(message, code, details), status_code=status_code, headers=dict(headers or {})
+    )
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """Envelope models of the contract and the base of every request body."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query
@@ -15,6 +16,7 @@ __all__ = [
     "ListResponse",
     "MessageDataResponse",
     "MessageResponse",
+    "Page",
     "Pagination",
     "pagination",
 ]
@@ -54,16 +56,33 @@ class MessageDataResponse(BaseModel, Generic[T]):
     data: T
 
 
+class Pagination(BaseModel):
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """What a service's `list_*` returns: one page of items and how many match in all."""
+
+    items: list[T]
+    total: int
+
+
 class ListResponse(BaseModel, Generic[T]):
     results: list[T]
     count: int
     offset: int
     limit: int
 
-
-class Pagination(BaseModel):
-    offset: int
-    limit: int
+    @classmethod
+    def of(cls, page: Page[T], pagination: Pagination) -> "ListResponse[T]":
+        return cls(
+            results=page.items,
+            count=page.total,
+            offset=pagination.offset,
+            limit=pagination.limit,
+        )
 
 
 # Dependencies are `async def`: FastAPI runs plain `def` ones in a thread pool, which costs

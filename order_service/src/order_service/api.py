@@ -28,6 +28,9 @@ router = ShopRouter(
     prefix="/api/v1", tags=["orders"], dependencies=[Depends(rate_limit("default"))]
 )
 ORDER_PATH = "/api/v1/order/"
+CREATED_MESSAGE = "Order created successfully"
+# On a response given again for a repeated Idempotency-Key.
+REPLAYED_HEADER = "Idempotent-Replayed"
 UNAUTHORIZED = {401: "Missing, invalid, expired or revoked token"}
 NOT_FOUND = {404: "No such order for this user (someone else's order is not revealed)"}
 PRODUCT_DOWN = "The product service is unavailable; no order kept, no stock lost"
@@ -56,11 +59,17 @@ async def create_order(
     response: Response,
     idempotency_key: IdempotencyKeyDep = None,
 ) -> MessageDataResponse[OrderRead]:
-    placed = await saga.create_order(ctx, user_id=user.id, lines=body.lines(), key=idempotency_key)
+    try:
+        placed = await saga.create_order(
+            ctx, user_id=user.id, lines=body.lines(), key=idempotency_key
+        )
+    except service.ReplayedError as replayed:
+        replayed.headers[REPLAYED_HEADER] = "true"
+        raise
     response.headers["Location"] = f"{ORDER_PATH}{placed.order.id}/"
     if placed.replayed:
-        response.headers[service.REPLAYED_HEADER] = "true"
-    return MessageDataResponse(message=service.CREATED_MESSAGE, data=placed.order)
+        response.headers[REPLAYED_HEADER] = "true"
+    return MessageDataResponse(message=CREATED_MESSAGE, data=placed.order)
 
 
 @router.get("/order/", responses=error_responses(UNAUTHORIZED))
@@ -70,7 +79,8 @@ async def list_orders(
     page: Annotated[Pagination, Depends(pagination)],
     status: Annotated[VisibleStatus | None, Query(description="Only orders in this status")] = None,
 ) -> ListResponse[OrderRead]:
-    return await service.list_orders(session, user_id=user.id, status=status, page=page)
+    found = await service.list_orders(session, user_id=user.id, status=status, page=page)
+    return ListResponse.of(found, page)
 
 
 @router.get("/order/{id}/", responses=error_responses({**UNAUTHORIZED, **NOT_FOUND}))

@@ -17,12 +17,10 @@ from order_service import repository
 from order_service.models import Order, OrderStatus
 from order_service.schemas import OrderLine, OrderRead, lines_hash
 from shop_common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
-from shop_common.schemas import ListResponse, Pagination
+from shop_common.schemas import Page, Pagination
 from shop_contracts.product import ReservationRead
 
 __all__ = [
-    "CREATED_MESSAGE",
-    "REPLAYED_HEADER",
     "Replay",
     "ReplayedError",
     "Started",
@@ -38,9 +36,6 @@ __all__ = [
     "start_order",
 ]
 
-CREATED_MESSAGE = "Order created successfully"
-REPLAYED_HEADER = "Idempotent-Replayed"
-
 
 @dataclass(frozen=True)
 class Started:
@@ -51,21 +46,21 @@ class Started:
 
 @dataclass(frozen=True)
 class Replay:
-    """The final answer already given to a request with the same idempotency key."""
+    """The final outcome already given to a request with the same idempotency key: the
+    order (status 201) or the error (its status, and its `AppError.body()`)."""
 
     status_code: int
     body: dict[str, Any]
 
 
 class ReplayedError(AppError):
-    """An error answer given before under the same idempotency key, given again."""
+    """An error outcome given before under the same idempotency key, given again."""
 
     def __init__(self, replay: Replay) -> None:
         super().__init__(
             replay.body.get("message"),
             code=replay.body.get("code"),
             details=replay.body.get("details"),
-            headers={REPLAYED_HEADER: "true"},
         )
         self.status_code = replay.status_code
 
@@ -74,18 +69,12 @@ def replayed_order(replay: Replay) -> OrderRead:
     """The order of a replayed 201, or the replayed error raised again."""
     if replay.status_code != 201:
         raise ReplayedError(replay)
-    return OrderRead.model_validate(replay.body["data"])
+    # Rows written before the outcome was stored bare kept the whole envelope.
+    return OrderRead.model_validate(replay.body.get("data", replay.body))
 
 
 def order_read(order: Order) -> OrderRead:
     return OrderRead.model_validate(order, from_attributes=True)
-
-
-def _error_body(error: AppError) -> dict[str, Any]:
-    body: dict[str, Any] = {"message": error.message, "code": error.code}
-    if error.details:
-        body["details"] = error.details
-    return body
 
 
 def _not_found() -> NotFound:
@@ -180,8 +169,10 @@ async def confirm_order(
     order.status = OrderStatus.CONFIRMED
     await session.flush()
     read = order_read(order)
-    body = {"message": CREATED_MESSAGE, "data": read.model_dump(mode="json")}
-    await repository.save_response(session, order_id=order_id, status=201, body=body)
+    # Saved in the confirming transaction: the order and its replayable outcome commit together.
+    await repository.save_response(
+        session, order_id=order_id, status=201, body=read.model_dump(mode="json")
+    )
     return read
 
 
@@ -202,7 +193,7 @@ async def fail_order(
     await session.flush()
     if error.status_code < 500:
         await repository.save_response(
-            session, order_id=order_id, status=error.status_code, body=_error_body(error)
+            session, order_id=order_id, status=error.status_code, body=error.body()
         )
     else:
         await repository.forget_key(session, order_id=order_id)
@@ -220,7 +211,7 @@ async def get_order(session: AsyncSession, *, user_id: uuid.UUID, order_id: uuid
 
 async def list_orders(
     session: AsyncSession, *, user_id: uuid.UUID, status: OrderStatus | None, page: Pagination
-) -> ListResponse[OrderRead]:
+) -> Page[OrderRead]:
     orders, count = await repository.list_orders(
         session,
         user_id=user_id,
@@ -228,9 +219,7 @@ async def list_orders(
         offset=page.offset,
         limit=page.limit,
     )
-    return ListResponse(
-        results=[order_read(o) for o in orders], count=count, offset=page.offset, limit=page.limit
-    )
+    return Page([order_read(o) for o in orders], count)
 
 
 async def claim_delete(

@@ -71,8 +71,8 @@ async def create_product(
 async def list_products(
     session: SessionDep, filters: ProductFiltersDep, page: PaginationDep
 ) -> ListResponse[ProductRead]:
-    products, count = await service.list_products(session, filters=filters, page=page)
-    return ListResponse(results=products, count=count, offset=page.offset, limit=page.limit)
+    found = await service.list_products(session, filters=filters, page=page)
+    return ListResponse.of(found, page)
 
 
 @public_router.get(

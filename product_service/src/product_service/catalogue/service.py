@@ -15,7 +15,7 @@ from product_service.catalogue.schemas import (
 )
 from product_service.models import Product
 from shop_common.errors import Conflict, Forbidden, NotFound, PreconditionFailed
-from shop_common.schemas import Pagination
+from shop_common.schemas import Page, Pagination
 
 __all__ = [
     "ProductNotFound",
@@ -71,13 +71,13 @@ async def get_product(
 
 async def list_products(
     session: AsyncSession, *, filters: ProductFilters, page: Pagination
-) -> tuple[list[ProductRead], int]:
+) -> Page[ProductRead]:
     """One page of the products matching `filters`, and how many match in all."""
     products = await repository.list_products(
         session, filters=filters, offset=page.offset, limit=page.limit
     )
     count = await repository.count_products(session, filters=filters)
-    return [ProductRead.model_validate(p, from_attributes=True) for p in products], count
+    return Page([ProductRead.model_validate(p, from_attributes=True) for p in products], count)
 
 
 async def update_product(
