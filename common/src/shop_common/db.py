@@ -6,9 +6,10 @@ Services and repositories only `flush()`.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 from fastapi import Depends, Request
+from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,10 +22,12 @@ from shop_common.settings import ServiceSettings
 __all__ = [
     "NAMING_CONVENTION",
     "Database",
+    "ModelDefaults",
     "SessionDep",
     "after_commit",
     "commit_early",
     "get_session",
+    "service_metadata",
 ]
 
 NAMING_CONVENTION = {
@@ -34,6 +37,19 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def service_metadata() -> MetaData:
+    """A service's own MetaData, with the shared constraint naming convention."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ModelDefaults:
+    """Mixed into every service's `DeclarativeBase` (each keeps its own registry and
+    `metadata = service_metadata()`): what every model of the shop shares."""
+
+    # Read server-set timestamps back with RETURNING instead of a lazy load.
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
 
 
 class Database:

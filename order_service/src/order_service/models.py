@@ -12,7 +12,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     UniqueConstraint,
     func,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shop_common.db import NAMING_CONVENTION
+from shop_common.db import ModelDefaults, service_metadata
 
 __all__ = ["VISIBLE_STATUSES", "Base", "IdempotencyKey", "Order", "OrderItem", "OrderStatus"]
 
@@ -38,10 +37,8 @@ VISIBLE_STATUSES = tuple(status for status in OrderStatus if status is not Order
 _STATUSES = ", ".join(f"'{status.value}'" for status in OrderStatus)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    # Read server-set timestamps back with RETURNING instead of a lazy load.
-    __mapper_args__ = {"eager_defaults": True}
+class Base(ModelDefaults, DeclarativeBase):
+    metadata = service_metadata()
 
 
 class Order(Base):

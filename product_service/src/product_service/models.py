@@ -10,22 +10,19 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shop_common.db import NAMING_CONVENTION
+from shop_common.db import ModelDefaults, service_metadata
 
 __all__ = ["Base", "Product", "Reservation", "ReservationItem"]
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    # Read server-set timestamps back with RETURNING instead of a lazy load.
-    __mapper_args__ = {"eager_defaults": True}
+class Base(ModelDefaults, DeclarativeBase):
+    metadata = service_metadata()
 
 
 class Product(Base):

@@ -3,18 +3,16 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, func
+from sqlalchemy import DateTime, ForeignKey, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shop_common.db import NAMING_CONVENTION
+from shop_common.db import ModelDefaults, service_metadata
 
 __all__ = ["Base", "RefreshToken", "User"]
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    # Read server-set timestamps back with RETURNING instead of a lazy load.
-    __mapper_args__ = {"eager_defaults": True}
+class Base(ModelDefaults, DeclarativeBase):
+    metadata = service_metadata()
 
 
 class User(Base):
