@@ -22,8 +22,9 @@ from order_service.models import Base, IdempotencyKey, Order
 from order_service.schemas import OrderLine
 from shop_common.testing.fixtures import app_client, redis_url_for_tests
 from shop_common.testing.plugin import ServiceSpec
+from shop_contracts.testing import FakeUserService
 
-from .fakes import PRODUCT_SECRET, USER_SECRET, FakeProducts, FakeUsers
+from .fakes import PRODUCT_SECRET, USER_SECRET, FakeProducts
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 ORDER_SECRET = "order-internal-" + "o" * 40
@@ -71,8 +72,13 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-def users() -> FakeUsers:
-    return FakeUsers()
+def users() -> FakeUserService:
+    return FakeUserService(USER_SECRET)
+
+
+def _signed_up(users: FakeUserService, name: str) -> tuple[uuid.UUID, dict[str, str]]:
+    user, token = users.add(name)
+    return user.id, {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -82,14 +88,14 @@ def products() -> FakeProducts:
 
 @pytest.fixture
 def make_app(
-    make_settings: Callable[..., Settings], users: FakeUsers, products: FakeProducts
+    make_settings: Callable[..., Settings], users: FakeUserService, products: FakeProducts
 ) -> Callable[..., FastAPI]:
     """An app on the fake services, with settings overridden as given."""
 
     def build(**overrides: Any) -> FastAPI:
         return create_app(
             make_settings(**overrides),
-            user_transport=httpx.MockTransport(users.handle),
+            user_transport=users.transport(),
             product_transport=httpx.MockTransport(products.handle),
         )
 
@@ -115,13 +121,13 @@ def ctx(app: FastAPI, client: httpx.AsyncClient) -> OrderContext:
 
 
 @pytest.fixture
-def ada(users: FakeUsers) -> tuple[uuid.UUID, dict[str, str]]:
-    return users.add("ada")
+def ada(users: FakeUserService) -> tuple[uuid.UUID, dict[str, str]]:
+    return _signed_up(users, "ada")
 
 
 @pytest.fixture
-def bob(users: FakeUsers) -> tuple[uuid.UUID, dict[str, str]]:
-    return users.add("bob")
+def bob(users: FakeUserService) -> tuple[uuid.UUID, dict[str, str]]:
+    return _signed_up(users, "bob")
 
 
 async def place(

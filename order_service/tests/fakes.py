@@ -1,4 +1,5 @@
-"""In-memory stand-ins for the user and product services, served through `httpx.MockTransport`.
+"""An in-memory stand-in for the product service, served through `httpx.MockTransport` (the
+user service's is the contract's `shop_contracts.testing.FakeUserService`).
 
 `FakeProducts` keeps the product service's contract (api.md): reserve is all-or-nothing and
 idempotent per order id, release gives back exactly what the order took, once, and a
@@ -22,7 +23,6 @@ __all__ = [
     "USER_SECRET",
     "FakeProduct",
     "FakeProducts",
-    "FakeUsers",
     "Reservation",
 ]
 
@@ -32,27 +32,6 @@ PRODUCT_SECRET = "product-internal-" + "p" * 40
 
 def _json(status: int, body: dict[str, Any]) -> httpx.Response:
     return httpx.Response(status, json=body)
-
-
-@dataclass
-class FakeUsers:
-    """Resolves `token-<n>` bearer tokens to users, like /internal/v1/token/."""
-
-    users: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def add(self, name: str = "ada") -> tuple[uuid.UUID, dict[str, str]]:
-        user_id = uuid.uuid4()
-        token = f"token-{user_id.hex}"
-        self.users[token] = {"id": str(user_id), "email": f"{name}@example.com", "name": name}
-        return user_id, {"Authorization": f"Bearer {token}"}
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        if request.headers.get("X-Internal-Secret") != USER_SECRET:
-            return _json(403, {"message": "bad secret", "code": "invalid_internal_secret"})
-        user = self.users.get(json.loads(request.content)["token"])
-        if user is None:
-            return _json(401, {"message": "Invalid token", "code": "invalid_token"})
-        return _json(200, {"data": user})
 
 
 @dataclass

@@ -18,9 +18,10 @@ from order_service.main import create_app
 from order_service.models import Order
 from order_service.reconciler import reconcile_once
 from shop_common.testing.fixtures import app_client
+from shop_contracts.testing import FakeUserService
 
 from .conftest import ORDERS, orders_by_status, place
-from .fakes import FakeProducts, FakeUsers
+from .fakes import FakeProducts
 
 User = tuple[uuid.UUID, dict[str, str]]
 
@@ -115,7 +116,7 @@ async def test_a_refused_secret_is_503_not_the_users_fault(
 
 
 async def test_a_reservation_of_something_else_is_released_and_503(
-    make_settings: Callable[..., Settings], users: FakeUsers, ada: User, db: AsyncSession
+    make_settings: Callable[..., Settings], users: FakeUserService, ada: User, db: AsyncSession
 ) -> None:
     lamp = uuid.uuid4()
     released: list[str] = []
@@ -130,7 +131,7 @@ async def test_a_reservation_of_something_else_is_released_and_503(
 
     app = create_app(
         make_settings(),
-        user_transport=httpx.MockTransport(users.handle),
+        user_transport=users.transport(),
         product_transport=httpx.MockTransport(wrong_quantity),
     )
     async with app_client(app) as client:

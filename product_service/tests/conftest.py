@@ -1,7 +1,6 @@
 """Fixtures of the product-service tests: a migrated database per run, a clean slate per test,
-and a fake user service (an `httpx.MockTransport`) that knows two users by their tokens."""
+and the contract's fake user service (`shop_contracts.testing`), knowing two users by token."""
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from product_service.main import create_app
 from product_service.models import Base, Product
 from shop_common.testing.fixtures import app_client
 from shop_common.testing.plugin import ServiceSpec
+from shop_contracts.testing import FakeUserService
 from shop_contracts.user import TokenUser
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
@@ -34,26 +34,11 @@ def service_spec() -> ServiceSpec:
     return ServiceSpec("product", SERVICE_DIR / "alembic.ini", Base.metadata)
 
 
-class FakeUserService:
-    """Answers `/internal/v1/token/` like the user service, for the two known tokens."""
-
-    def __init__(self) -> None:
-        self.users = {ADA_TOKEN: ADA, BOB_TOKEN: BOB}
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.headers.get("X-Internal-Secret") != USER_SERVICE_SECRET:
-            return httpx.Response(403, json={"message": "Bad secret", "code": "forbidden"})
-        user = self.users.get(json.loads(request.content)["token"])
-        if user is None:
-            return httpx.Response(401, json={"message": "Invalid", "code": "invalid_token"})
-        return httpx.Response(200, json={"data": user.model_dump(mode="json")})
-
-
 @pytest.fixture
 def user_service() -> FakeUserService:
-    return FakeUserService()
+    users = FakeUserService(USER_SERVICE_SECRET)
+    users.users.update({ADA_TOKEN: ADA, BOB_TOKEN: BOB})
+    return users
 
 
 @pytest.fixture

@@ -11,15 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from product_service.config import Settings
 from product_service.main import create_app
 from shop_common.testing.fixtures import app_client
+from shop_contracts.testing import FakeUserService
 
-from .conftest import (
-    ADA,
-    ADA_TOKEN,
-    USER_SERVICE_SECRET,
-    FakeUserService,
-    bearer,
-    product_count,
-)
+from .conftest import ADA, ADA_TOKEN, USER_SERVICE_SECRET, bearer, product_count
 
 Handler = Callable[[httpx.Request], httpx.Response]
 ClientFactory = Callable[[Handler], AbstractAsyncContextManager[httpx.AsyncClient]]

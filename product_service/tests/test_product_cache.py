@@ -16,8 +16,9 @@ from product_service.main import create_app
 from product_service.models import Product
 from shop_common.redis import JsonCache
 from shop_common.testing.fixtures import app_client
+from shop_contracts.testing import FakeUserService
 
-from .conftest import FakeUserService, bearer, create_product
+from .conftest import bearer, create_product
 from .stock.helpers import reserve
 
 

@@ -15,8 +15,9 @@ from product_service.config import Settings
 from product_service.main import create_app
 from product_service.models import Reservation
 from shop_common.testing.fixtures import app_client
+from shop_contracts.testing import FakeUserService
 
-from ..conftest import FakeUserService, create_product
+from ..conftest import create_product
 from .helpers import release, reserve, stock_of
 
 
