@@ -2,7 +2,7 @@
 and the app wired to in-memory user and product services (see `fakes.py`)."""
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from order_service.context import OrderContext, transaction
 from order_service.main import create_app
 from order_service.models import Base, IdempotencyKey, Order
 from order_service.schemas import OrderLine
-from shop_common.testing.fixtures import app_client, redis_url_for_tests
+from shop_common.testing.fixtures import redis_url_for_tests
 from shop_common.testing.plugin import ServiceSpec
 from shop_contracts.testing import FakeUserService
 
@@ -67,11 +67,6 @@ def make_settings(database_url: str, redis_prefix: str) -> Callable[..., Setting
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()
-
-
-@pytest.fixture
 def users() -> FakeUserService:
     return FakeUserService(USER_SECRET)
 
@@ -105,12 +100,6 @@ def make_app(
 @pytest.fixture
 def app(make_app: Callable[..., FastAPI]) -> FastAPI:
     return make_app()
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(app) as client:
-        yield client
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 and the contract's fake user service (`shop_contracts.testing`), knowing two users by token."""
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from product_service.config import Settings
 from product_service.main import create_app
 from product_service.models import Base, Product
-from shop_common.testing.fixtures import app_client
 from shop_common.testing.plugin import ServiceSpec
 from shop_contracts.testing import FakeUserService
 from shop_contracts.user import TokenUser
@@ -57,19 +56,8 @@ def make_settings(base_settings: dict[str, Any]) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()
-
-
-@pytest.fixture
 def app(settings: Settings, user_service: FakeUserService) -> FastAPI:
     return create_app(settings, user_transport=httpx.MockTransport(user_service))
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(app) as client:
-        yield client
 
 
 def bearer(token: str = ADA_TOKEN) -> dict[str, str]:

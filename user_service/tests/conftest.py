@@ -1,6 +1,6 @@
 """Fixtures of the user-service tests: a migrated database per run, a clean slate per test."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +8,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shop_common.testing.fixtures import app_client
 from shop_common.testing.plugin import ServiceSpec
 from user_service.config import Settings
 from user_service.main import create_app
@@ -42,19 +41,8 @@ def make_settings(base_settings: dict[str, Any]) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()
-
-
-@pytest.fixture
 def app(settings: Settings) -> FastAPI:
     return create_app(settings)
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(app) as client:
-        yield client
 
 
 async def register(

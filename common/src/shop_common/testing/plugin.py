@@ -1,18 +1,22 @@
 """Pytest plugin (loaded with `-p shop_common.testing.plugin`) giving every service the same
-database and Redis fixtures. A service's `conftest.py` only defines `service_spec`.
+database, Redis, settings and client fixtures. A service's `conftest.py` defines
+`service_spec`, `make_settings` (its settings from keyword overrides) and `app`.
 
 Fixtures: `database_url` (a database made and migrated for this run), `engine`, `db` (a
 session for asserting on state), `redis_prefix` (this run's Redis key prefix),
-`base_settings` (the settings values every service's tests start from) and an autouse
-clean-up that empties the tables and this run's keys after every test.
+`base_settings` (the settings values every service's tests start from), `settings` (the
+service's `make_settings()`), `client` (an httpx client into the running `app`) and an
+autouse clean-up that empties the tables and this run's keys after every test.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,7 +25,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shop_common.settings import ServiceSettings
 from shop_common.testing.fixtures import (
+    app_client,
     clean_redis,
     redis_url_for_tests,
     temporary_database,
@@ -88,3 +94,15 @@ def base_settings(database_url: str, redis_prefix: str) -> dict[str, Any]:
         "rate_limit_login_account": "10000/minute",
         "rate_limit_write": "10000/minute",
     }
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., ServiceSettings]) -> ServiceSettings:
+    return make_settings()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client into `app`, its lifespan running for the test."""
+    async with app_client(app) as client:
+        yield client
