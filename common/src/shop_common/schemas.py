@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "MessageResponse",
     "Page",
     "Pagination",
+    "PaginationDep",
     "pagination",
 ]
 
@@ -92,6 +93,9 @@ async def pagination(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")] = 10,
 ) -> Pagination:
     return Pagination(offset=offset, limit=limit)
+
+
+PaginationDep = Annotated[Pagination, Depends(pagination)]
 
 
 class ErrorResponse(BaseModel):

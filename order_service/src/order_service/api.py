@@ -16,9 +16,8 @@ from shop_common.schemas import (
     ListResponse,
     MessageDataResponse,
     MessageResponse,
-    Pagination,
+    PaginationDep,
     error_responses,
-    pagination,
 )
 from shop_contracts.authentication import CurrentUserDep, WriterDep
 
@@ -76,7 +75,7 @@ async def create_order(
 async def list_orders(
     user: CurrentUserDep,
     session: SessionDep,
-    page: Annotated[Pagination, Depends(pagination)],
+    page: PaginationDep,
     status: Annotated[VisibleStatus | None, Query(description="Only orders in this status")] = None,
 ) -> ListResponse[OrderRead]:
     found = await service.list_orders(session, user_id=user.id, status=status, page=page)

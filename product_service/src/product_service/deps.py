@@ -13,11 +13,9 @@ from product_service.catalogue.schemas import MAX_PRICE, ProductFilters, Product
 from product_service.config import Settings
 from shop_common.app import StartupHook
 from shop_common.errors import ValidationFailed
-from shop_common.schemas import Pagination, pagination
 
 __all__ = [
     "IfMatchHeader",
-    "PaginationDep",
     "ProductCacheDep",
     "ProductFiltersDep",
     "product_cache_hook",
@@ -75,7 +73,6 @@ async def _product_filters(
 
 ProductCacheDep = Annotated[ProductCache, Depends(_product_cache)]
 ProductFiltersDep = Annotated[ProductFilters, Depends(_product_filters)]
-PaginationDep = Annotated[Pagination, Depends(pagination)]
 IfMatchHeader = Annotated[
     str | None,
     Header(

@@ -7,7 +7,6 @@ from product_service.catalogue.cache import VersionedProduct
 from product_service.catalogue.schemas import ProductCreate, ProductRead, ProductUpdate
 from product_service.deps import (
     IfMatchHeader,
-    PaginationDep,
     ProductCacheDep,
     ProductFiltersDep,
 )
@@ -20,6 +19,7 @@ from shop_common.schemas import (
     ListResponse,
     MessageDataResponse,
     MessageResponse,
+    PaginationDep,
     error_responses,
 )
 from shop_common.security import InternalSecretDep
