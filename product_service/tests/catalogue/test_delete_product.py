@@ -5,7 +5,7 @@ import uuid
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .conftest import BOB_TOKEN, bearer, create_product, stored_product
+from ..conftest import BOB_TOKEN, bearer, create_product, stored_product
 
 
 async def test_delete_removes_the_product(client: httpx.AsyncClient, db: AsyncSession) -> None:

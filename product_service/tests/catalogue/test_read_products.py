@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import ADA, BOB_TOKEN, create_product
+from ..conftest import ADA, BOB_TOKEN, create_product
 
 
 async def list_products(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:

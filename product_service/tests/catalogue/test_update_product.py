@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .conftest import BOB_TOKEN, bearer, create_product, existing_product
+from ..conftest import BOB_TOKEN, bearer, create_product, existing_product
 
 
 async def patch(

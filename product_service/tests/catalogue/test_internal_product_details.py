@@ -5,7 +5,7 @@ import uuid
 import httpx
 import pytest
 
-from .conftest import create_product, internal
+from ..conftest import create_product, internal
 
 
 async def test_details_return_the_product(client: httpx.AsyncClient) -> None:

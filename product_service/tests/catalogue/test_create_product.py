@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .conftest import ADA, BOB_TOKEN, bearer, create_product, existing_product, product_count
+from ..conftest import ADA, BOB_TOKEN, bearer, create_product, existing_product, product_count
 
 
 async def test_create_makes_the_caller_the_creator(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from product_service.catalogue import repository
 from product_service.catalogue.schemas import ProductFilters
 
-from .conftest import pg_trgm_available
+from ..conftest import pg_trgm_available
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from shop_common.redis import JsonCache
 from shop_common.testing.fixtures import app_client
 from shop_contracts.testing import FakeUserService
 
-from .conftest import bearer, create_product
-from .stock.helpers import reserve
+from ..conftest import bearer, create_product
+from ..stock.helpers import reserve
 
 
 def cache_count(result: str) -> float:
