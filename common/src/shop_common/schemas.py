@@ -1,29 +1,22 @@
 """Envelope models of the contract and the base of every request body."""
 
-import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from fastapi import Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
     "DataResponse",
     "ErrorResponse",
-    "IdPath",
-    "error_responses",
     "InputModel",
     "ListResponse",
     "MessageDataResponse",
     "MessageResponse",
     "Page",
     "Pagination",
-    "PaginationDep",
-    "pagination",
 ]
 
 T = TypeVar("T")
-MAX_OFFSET = 2**31 - 1  # past this a page is always empty; keeps the value a valid integer
 
 
 class InputModel(BaseModel):
@@ -38,10 +31,6 @@ class InputModel(BaseModel):
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain NUL characters")
         return value
-
-
-# A resource id in a path, named `{id}` as in the contract (a malformed one is a 422).
-IdPath = Annotated[uuid.UUID, Path(alias="id", description="The resource's UUID")]
 
 
 class MessageResponse(BaseModel):
@@ -86,29 +75,9 @@ class ListResponse(BaseModel, Generic[T]):
         )
 
 
-# Dependencies are `async def`: FastAPI runs plain `def` ones in a thread pool, which costs
-# a thread hand-off on every request.
-async def pagination(
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
-    limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")] = 10,
-) -> Pagination:
-    return Pagination(offset=offset, limit=limit)
-
-
-PaginationDep = Annotated[Pagination, Depends(pagination)]
-
-
 class ErrorResponse(BaseModel):
     """The envelope of every 4xx/5xx answer."""
 
     message: str
     code: str
     details: list[dict[str, Any]] | None = None
-
-
-def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting error statuses with the error envelope."""
-    return {
-        status: {"model": ErrorResponse, "description": text}
-        for status, text in descriptions.items()
-    }

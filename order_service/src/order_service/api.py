@@ -9,16 +9,8 @@ from order_service.deps import IdempotencyKeyDep, OrderContextDep
 from order_service.schemas import OrderCreate, OrderRead, VisibleStatus
 from shop_common.db import SessionDep
 from shop_common.rate_limit import rate_limit
-from shop_common.routing import ShopRouter
-from shop_common.schemas import (
-    DataResponse,
-    IdPath,
-    ListResponse,
-    MessageDataResponse,
-    MessageResponse,
-    PaginationDep,
-    error_responses,
-)
+from shop_common.routing import IdPath, PaginationDep, ShopRouter, error_responses
+from shop_common.schemas import DataResponse, ListResponse, MessageDataResponse, MessageResponse
 from shop_contracts.authentication import CurrentUserDep, WriterDep
 
 __all__ = ["router"]

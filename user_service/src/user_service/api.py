@@ -4,13 +4,8 @@ from fastapi import Depends
 
 from shop_common.db import SessionDep
 from shop_common.rate_limit import rate_limit
-from shop_common.routing import ShopRouter
-from shop_common.schemas import (
-    DataResponse,
-    MessageDataResponse,
-    MessageResponse,
-    error_responses,
-)
+from shop_common.routing import ShopRouter, error_responses
+from shop_common.schemas import DataResponse, MessageDataResponse, MessageResponse
 from shop_common.security import InternalSecretDep
 from shop_contracts.user import TokenResolveRequest, TokenUser
 from user_service import service

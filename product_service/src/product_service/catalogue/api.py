@@ -12,16 +12,8 @@ from product_service.deps import (
 )
 from shop_common.db import SessionDep
 from shop_common.rate_limit import rate_limit
-from shop_common.routing import ShopRouter
-from shop_common.schemas import (
-    DataResponse,
-    IdPath,
-    ListResponse,
-    MessageDataResponse,
-    MessageResponse,
-    PaginationDep,
-    error_responses,
-)
+from shop_common.routing import IdPath, PaginationDep, ShopRouter, error_responses
+from shop_common.schemas import DataResponse, ListResponse, MessageDataResponse, MessageResponse
 from shop_common.security import InternalSecretDep
 from shop_contracts.authentication import WriterDep
 from shop_contracts.product import ProductDetailsRequest

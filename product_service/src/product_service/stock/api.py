@@ -3,8 +3,8 @@
 from product_service.deps import ProductCacheDep
 from product_service.stock import service
 from shop_common.db import SessionDep
-from shop_common.routing import ShopRouter
-from shop_common.schemas import DataResponse, error_responses
+from shop_common.routing import ShopRouter, error_responses
+from shop_common.schemas import DataResponse
 from shop_common.security import InternalSecretDep
 from shop_contracts.product import (
     ReleaseRequest,
