@@ -1,0 +1,53 @@
+"""Static checks of the container setup, runnable without a Docker engine.
+
+    python -m tools.check_containers        (scripts/check_containers.sh runs it)
+
+- docker-compose.yml renders with .env.example and refuses to without any required
+  secret; .env.example defines every variable compose uses (tools.compose);
+- compose wires services, health checks, secrets, URLs, ports and volumes as intended;
+- the one Dockerfile, rendered for each service with its build arguments, follows the
+  image rules, and compose, CI and .dockerignore agree with it (tools.image_rules);
+- hadolint, actionlint and shellcheck, and no shell script embeds another language
+  (tools.linters).
+
+Exits non-zero on any failure. Building the images and starting the stack need a Docker
+engine; CI's `docker` job builds each image.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tools.compose import check_compose
+from tools.image_rules import agreement_problems, service_problems
+from tools.linters import check_linters
+from tools.report import Report
+from tools.workspace import services
+
+
+def main() -> int:
+    report = Report("check_containers")
+    doc = check_compose(report)
+
+    report.section("Dockerfile")
+    for service in services():
+        report.check(
+            f"{service.name}: pinned base, uv from its image with cache mounts, locked sync of "
+            "deps then sources, non-root USER, HEALTHCHECK on /ready, migrations then uvicorn",
+            service_problems(service),
+        )
+    report.check(
+        "compose and CI build every service from the one Dockerfile with SERVICE and PORT",
+        agreement_problems(doc),
+    )
+
+    check_linters(report)
+
+    report.section("not checked here")
+    report.info("Building the images and starting the stack need a Docker engine; CI's 'docker'")
+    report.info("job builds each image. Run 'docker compose up -d --build' to try the stack.")
+    return report.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
