@@ -22,6 +22,6 @@ prometheus_args=()
 if [[ -f "$RUN_DIR/pids/prometheus.pid" ]]; then
   prometheus_args=(--prometheus "http://127.0.0.1:$PROMETHEUS_PORT")
 fi
-.venv/bin/python scripts/check_exported_metrics.py "http://127.0.0.1:$USER_SERVICE_PORT" \
+.venv/bin/python -m tools.check_exported_metrics "http://127.0.0.1:$USER_SERVICE_PORT" \
   "http://127.0.0.1:$PRODUCT_SERVICE_PORT" "http://127.0.0.1:$ORDER_SERVICE_PORT" \
   "${prometheus_args[@]}"
