@@ -10,6 +10,8 @@
 # Native mode uses DATABASE_URL / REDIS_URL when set (a server: the databases user_db,
 # product_db and order_db are created on it), otherwise an embedded PostgreSQL and Redis
 # with their data under .run/ (kept between runs). See README.md for every variable.
+# NATIVE_MONITORING=0 starts no Prometheus/Alertmanager natively (test runs that need only the
+# services, such as tests/faults); by default they start when their binaries are installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=scripts/lib.sh
@@ -36,15 +38,7 @@ pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 url_of() { echo "http://$HOST:${PORTS[$1]}"; }
 
 ready_code() {  # HTTP status of /ready, or 000
-  "${VENV_BIN:-$ROOT_DIR/.venv/bin}/python" - "$1" <<'PY' 2>/dev/null || echo 000
-import sys, urllib.request, urllib.error
-try:
-    print(urllib.request.urlopen(sys.argv[1] + "/ready", timeout=2).status)
-except urllib.error.HTTPError as exc:
-    print(exc.code)
-except Exception:
-    print("000")
-PY
+  "${VENV_BIN:-$ROOT_DIR/.venv/bin}/python" -m tools.net ready "$1" 2>/dev/null || echo 000
 }
 
 wait_ready() {
@@ -101,12 +95,7 @@ prepare_datastores() {
 }
 
 port_in_use() {
-  "$VENV_BIN/python" - "$HOST" "$1" <<'PY'
-import socket, sys
-with socket.socket() as sock:
-    sock.settimeout(0.5)
-    sys.exit(0 if sock.connect_ex((sys.argv[1], int(sys.argv[2]))) == 0 else 1)
-PY
+  "$VENV_BIN/python" -m tools.net port-in-use "$HOST" "$1"
 }
 
 check_ports_free() {
@@ -188,8 +177,10 @@ start_native() {
   prepare_datastores
   local s
   for s in "${SERVICES[@]}"; do start_service "$s"; done
-  start_prometheus
-  if pid_alive "$RUN_DIR/pids/prometheus.pid"; then start_alertmanager; fi
+  if [[ "${NATIVE_MONITORING:-1}" != 0 ]]; then
+    start_prometheus
+    if pid_alive "$RUN_DIR/pids/prometheus.pid"; then start_alertmanager; fi
+  fi
   for s in "${SERVICES[@]}"; do
     wait_ready "$s" "$(url_of "$s")" || { stop_native; die "$s did not become ready"; }
   done
@@ -204,7 +195,7 @@ stop_native() {
       log "stopping $name"
       kill "$(cat "$pidfile")" 2>/dev/null || true
       for _ in $(seq 1 50); do pid_alive "$pidfile" || break; sleep 0.2; done
-      pid_alive "$pidfile" && kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+      if pid_alive "$pidfile"; then kill -9 "$(cat "$pidfile")" 2>/dev/null || true; fi
     fi
     rm -f "$pidfile"
   done
@@ -284,7 +275,7 @@ for arg in "$@"; do
     --native) mode=native ;;
     --docker) mode=docker ;;
     start|stop|status|logs) command="$arg" ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) [[ "$command" == logs ]] || die "unknown argument '$arg' (see --help)" ;;
   esac
 done
