@@ -2,16 +2,20 @@
 and the app itself. The plugin (`shop_common.testing.plugin`) provides `engine`, `db`,
 `settings`, `client` and the clean slate after every test."""
 
+import asyncio
 import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.types import ASGIApp
 
 from shop_common.logs import JsonFormatter
 from shop_common.testing.fixtures import temporary_database
@@ -79,3 +83,23 @@ def log_lines(client: object) -> Iterator[JsonLines]:
     root.addHandler(handler)
     yield handler
     root.removeHandler(handler)
+
+
+@asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[str]:
+    """`app` behind a real uvicorn on a free port (its lifespan included); yields the URL."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn has no start event
+        if task.done():
+            task.result()  # it failed to start: raise why
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
