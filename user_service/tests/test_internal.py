@@ -1,10 +1,17 @@
 """The internal token-resolution endpoint used by product and order."""
 
+from collections.abc import Callable
+
 import httpx
+
+from shop_common.testing.fixtures import app_client
+from user_service.config import Settings
+from user_service.main import create_app
 
 from .conftest import INTERNAL_SECRET, PREVIOUS_SECRET, bearer, register
 
 URL = "/internal/v1/token/"
+PROFILE = "/api/v1/profile/"
 
 
 async def test_resolves_an_access_token_to_the_user(client: httpx.AsyncClient) -> None:
@@ -58,6 +65,27 @@ async def test_refuses_a_logged_out_token(client: httpx.AsyncClient) -> None:
     assert response.status_code == 401
 
 
-async def test_internal_route_is_not_rate_limited(client: httpx.AsyncClient) -> None:
-    response = await client.post(URL, json={"token": "x"}, headers={"X-Internal-Secret": "nope"})
-    assert "RateLimit-Limit" not in response.headers
+async def test_internal_route_is_not_rate_limited_per_ip(
+    make_settings: Callable[..., Settings],
+) -> None:
+    limit = 3
+    app = create_app(make_settings(rate_limit_default=f"{limit}/minute"))
+    async with app_client(app) as client:
+        tokens = await register(client)  # spends one of the three public requests
+        internal = [
+            await client.post(
+                URL,
+                json={"token": tokens["access"]},
+                headers={"X-Internal-Secret": INTERNAL_SECRET},
+            )
+            for _ in range(limit * 5)
+        ]
+        public = [await client.get(PROFILE, headers=bearer(tokens["access"])) for _ in range(limit)]
+    assert [r.status_code for r in internal] == [200] * (limit * 5)
+    assert all(r.json()["data"]["email"] == "ada@example.com" for r in internal)
+    # The same client's public requests are limited: the low limit is in force.
+    assert [r.status_code for r in public] == [200, 200, 429]
+    assert public[-1].json()["code"] == "rate_limited"
+    assert public[0].headers["RateLimit-Limit"] == str(limit)
+    # Register spent one and this request another: the internal calls spent nothing.
+    assert public[0].headers["RateLimit-Remaining"] == "1"

@@ -43,7 +43,7 @@ async def test_patch_profile_updates_name_and_email(
     )
     assert response.status_code == 200
     data = response.json()["data"]
-    assert response.json()["message"]
+    assert response.json()["message"] == "Profile updated successfully"
     assert (data["name"], data["email"]) == ("Ada L.", "lovelace@example.com")
     assert data["modified_at"] > before["modified_at"]
     user = (await db.execute(select(User))).scalar_one()
@@ -93,7 +93,7 @@ async def test_delete_profile_removes_the_user_and_every_token_stops_working(
     tokens = await register(client)
     response = await client.delete(PROFILE, headers=bearer(tokens["access"]))
     assert response.status_code == 200
-    assert response.json()["message"]
+    assert response.json() == {"message": "Profile deleted successfully"}
     assert (await client.get(PROFILE, headers=bearer(tokens["access"]))).status_code == 401
     refresh = await client.post("/api/v1/refresh-token/", json={"refresh_token": tokens["refresh"]})
     assert refresh.status_code == 401
@@ -111,13 +111,19 @@ async def test_change_password_revokes_earlier_tokens_and_takes_the_new_password
     client: httpx.AsyncClient, db: AsyncSession
 ) -> None:
     tokens = await register(client)
+    hash_before = (await db.execute(select(User.password_hash))).scalar_one()
     response = await client.put(
         CHANGE,
         json={"old_password": PASSWORD, "new_password": NEW_PASSWORD},
         headers=bearer(tokens["access"]),
     )
     assert response.status_code == 200
-    assert response.json()["message"]
+    assert response.json() == {"message": "Password changed successfully"}
+    db.expire_all()
+    user = (await db.execute(select(User))).scalar_one()
+    assert user.password_hash != hash_before
+    assert user.password_hash.startswith("$argon2")
+    assert user.tokens_valid_after is not None
     refresh = await client.post("/api/v1/refresh-token/", json={"refresh_token": tokens["refresh"]})
     assert refresh.status_code == 401
     old = await client.post(

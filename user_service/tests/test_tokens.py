@@ -5,6 +5,7 @@ import uuid
 
 import httpx
 import jwt
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +14,7 @@ from user_service.models import RefreshToken
 from .conftest import JWT_SECRET, bearer, register
 
 PROFILE = "/api/v1/profile/"
+INVALID_TOKEN = {"message": "Invalid or expired token", "code": "invalid_token"}
 
 
 async def _refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
@@ -78,8 +80,7 @@ async def test_access_token_is_refused_as_refresh_and_refresh_as_access(
 
 async def test_garbage_refresh_token_is_401(client: httpx.AsyncClient) -> None:
     response = await _refresh(client, "not-a-jwt")
-    assert response.status_code == 401
-    assert response.json()["message"]
+    assert_refused(response)
 
 
 async def test_logout_stops_both_tokens_at_once(
@@ -116,43 +117,71 @@ async def test_logout_with_someone_elses_refresh_token_is_401(client: httpx.Asyn
     assert (await _refresh(client, bob["refresh"])).status_code == 200
 
 
+async def _profile(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.get(PROFILE, headers=bearer(token))
+
+
+def assert_refused(response: httpx.Response) -> None:
+    assert response.status_code == 401
+    assert response.json() == INVALID_TOKEN
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def assert_accepted(response: httpx.Response, user_id: str) -> None:
+    """The positive control: the same recipe without its one defect is a valid token."""
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["id"] == user_id
+
+
 async def test_expired_token_is_refused(client: httpx.AsyncClient) -> None:
     tokens = await register(client)
     user_id = await _user_id(client, tokens["access"])
     past = int(time.time()) - 3600
     expired = jwt.encode(_claims(user_id, iat=past, exp=past + 60), JWT_SECRET, "HS256")
-    response = await client.get(PROFILE, headers=bearer(expired))
-    assert response.status_code == 401
+    current = jwt.encode(_claims(user_id, iat=past, exp=past + 7200), JWT_SECRET, "HS256")
+    assert_refused(await _profile(client, expired))
+    assert_accepted(await _profile(client, current), user_id)
 
 
 async def test_token_with_a_bad_signature_is_refused(client: httpx.AsyncClient) -> None:
     tokens = await register(client)
     user_id = await _user_id(client, tokens["access"])
-    forged = jwt.encode(_claims(user_id), "another-key-" + "x" * 40, "HS256")
-    assert (await client.get(PROFILE, headers=bearer(forged))).status_code == 401
+    claims = _claims(user_id)
+    forged = jwt.encode(claims, "another-key-" + "x" * 40, "HS256")
+    signed = jwt.encode(claims, JWT_SECRET, "HS256")
+    assert_refused(await _profile(client, forged))
+    assert_accepted(await _profile(client, signed), user_id)
 
 
 async def test_unsigned_alg_none_token_is_refused(client: httpx.AsyncClient) -> None:
     tokens = await register(client)
     user_id = await _user_id(client, tokens["access"])
-    unsigned = jwt.encode(_claims(user_id), None, algorithm="none")
-    assert (await client.get(PROFILE, headers=bearer(unsigned))).status_code == 401
+    claims = _claims(user_id)
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    signed = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    assert_refused(await _profile(client, unsigned))
+    assert_accepted(await _profile(client, signed), user_id)
 
 
-async def test_token_missing_a_required_claim_is_refused(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("missing", ["sub", "type", "jti", "iat", "exp", "iss", "aud"])
+async def test_token_missing_a_required_claim_is_refused(
+    client: httpx.AsyncClient, missing: str
+) -> None:
     tokens = await register(client)
     user_id = await _user_id(client, tokens["access"])
-    claims = _claims(user_id)
-    del claims["jti"]
-    token = jwt.encode(claims, JWT_SECRET, "HS256")
-    assert (await client.get(PROFILE, headers=bearer(token))).status_code == 401
+    complete = _claims(user_id)
+    partial = {name: value for name, value in complete.items() if name != missing}
+    assert_refused(await _profile(client, jwt.encode(partial, JWT_SECRET, "HS256")))
+    assert_accepted(await _profile(client, jwt.encode(complete, JWT_SECRET, "HS256")), user_id)
 
 
 async def test_token_for_another_audience_is_refused(client: httpx.AsyncClient) -> None:
     tokens = await register(client)
     user_id = await _user_id(client, tokens["access"])
-    token = jwt.encode(_claims(user_id, aud="someone-else"), JWT_SECRET, "HS256")
-    assert (await client.get(PROFILE, headers=bearer(token))).status_code == 401
+    other = jwt.encode(_claims(user_id, aud="someone-else"), JWT_SECRET, "HS256")
+    ours = jwt.encode(_claims(user_id, aud="shop"), JWT_SECRET, "HS256")
+    assert_refused(await _profile(client, other))
+    assert_accepted(await _profile(client, ours), user_id)
 
 
 async def test_malformed_authorization_header_is_401(client: httpx.AsyncClient) -> None:
