@@ -97,11 +97,6 @@ async def test_an_internal_route_without_the_secret_is_403(client: httpx.AsyncCl
         }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 500 is answered by RequestIdMiddleware, outside the CORS middleware, so a "
-    "browser on a listed origin cannot read the envelope (nor its X-Request-ID)",
-)
 async def test_a_500_to_a_listed_origin_is_readable_by_the_browser(
     client: httpx.AsyncClient,
 ) -> None:

@@ -83,12 +83,6 @@ async def test_a_unique_key_taken_meanwhile_is_409_conflict(
     assert await names(db) == ["lamp"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="asyncpg's DataError reaches SQLAlchemy as a plain DBAPIError (the dialect maps "
-    "every PostgresError but integrity/syntax ones to Error), so is_database_failure() "
-    "calls it a failure: 503 database_unavailable instead of 422 invalid_value",
-)
 @pytest.mark.parametrize(
     "body", [{"name": "n" * 21}, {"name": "big", "quantity": 40000}], ids=["too-long", "int2"]
 )
@@ -189,11 +183,6 @@ def test_errors_about_the_request_or_the_code_are_not_failures(exc: BaseExceptio
     assert is_database_failure(exc) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a real asyncpg DataError arrives wrapped as sqlalchemy.exc.DBAPIError, which "
-    "is_database_failure() counts as a failure (it only looks at the outer type)",
-)
 async def test_a_real_data_error_from_the_driver_is_not_a_failure(engine: AsyncEngine) -> None:
     with pytest.raises(sqlalchemy.exc.DBAPIError) as raised:
         async with engine.connect() as conn:

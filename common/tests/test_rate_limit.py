@@ -5,7 +5,6 @@ import socket
 from collections.abc import Callable
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
@@ -85,12 +84,6 @@ async def test_under_uvicorn_a_requests_limit_headers_stay_on_its_own_response(
     assert "RateLimit-Limit" not in unlimited.headers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shop_common.testing.fixtures.app_client: asgi-lifespan's LifespanManager hands "
-    "every request the same scope['state'] dict (uvicorn gives each a copy), and the limiter "
-    "keeps a request's RateLimit-* headers there, so they leak into later responses",
-)
 async def test_under_app_client_a_requests_limit_headers_stay_on_its_own_response(
     client: httpx.AsyncClient,
 ) -> None:

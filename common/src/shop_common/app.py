@@ -23,7 +23,7 @@ from swagger_ui_bundle import swagger_ui_path
 from shop_common.db import Database
 from shop_common.errors import error_response, install_error_handlers
 from shop_common.health import ops_router
-from shop_common.logs import RequestIdMiddleware, configure_logging
+from shop_common.logs import RequestIdMiddleware, UnhandledErrorMiddleware, configure_logging
 from shop_common.metrics import DomainSeries, MetricsMiddleware, initialise_series
 from shop_common.rate_limit import RateLimiter, RateLimitHeadersMiddleware
 from shop_common.redis import create_redis
@@ -160,10 +160,11 @@ def _lifespan(
 
 
 def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
-    """Request order: request id -> metrics -> CORS -> rate-limit headers -> body limit.
-    Starlette runs the last-added middleware first, hence the reverse order here."""
+    """Request order: request id -> metrics -> CORS -> unhandled errors -> rate-limit headers
+    -> body limit. Starlette runs the last-added middleware first, hence the reverse order."""
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(
         EnvelopeCORSMiddleware,
         allow_origins=settings.cors_origins,

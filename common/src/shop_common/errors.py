@@ -212,12 +212,37 @@ _NOT_FAILURES: tuple[type[BaseException], ...] = (
     asyncpg.DataError,
     asyncpg.SyntaxOrAccessError,
 )
+# SQLSTATE classes of the same (asyncpg's dialect hands most PostgreSQL errors to SQLAlchemy
+# as a plain DBAPIError, so the class is read from the driver's exception underneath).
+_DATA_ERROR, _INTEGRITY_ERROR, _SYNTAX_OR_ACCESS = "22", "23", "42"
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the driver error behind `exc`, when there is one."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the wrapper, the DBAPI adapter's error, asyncpg's own
+        if seen is None:
+            return None
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str) and state:
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+def _sqlstate_class(exc: BaseException) -> str:
+    return (_sqlstate(exc) or "")[:2]
 
 
 def is_database_failure(exc: BaseException) -> bool:
     """True when `exc` means the database could not be reached or did not answer in time
-    (statement_timeout included), so the right answer is 503 and a retry later."""
-    return isinstance(exc, _FAILURE_TYPES) and not isinstance(exc, _NOT_FAILURES)
+    (statement_timeout included), so the right answer is 503 and a retry later; False for
+    what the request or the code did wrong (a bad value, a constraint, a SQL error)."""
+    if isinstance(exc, _NOT_FAILURES):
+        return False
+    if _sqlstate_class(exc) in (_DATA_ERROR, _INTEGRITY_ERROR, _SYNTAX_OR_ACCESS):
+        return False
+    return isinstance(exc, _FAILURE_TYPES)
 
 
 def database_unavailable_response(method: str, path: str, exc: BaseException) -> JSONResponse:
@@ -239,7 +264,10 @@ def database_unavailable_response(method: str, path: str, exc: BaseException) ->
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+    state_class = _sqlstate_class(exc)
+    if isinstance(exc, sqlalchemy.exc.DataError) or state_class == _DATA_ERROR:
+        return await _data_error(request, exc)
+    if isinstance(exc, sqlalchemy.exc.IntegrityError) or state_class == _INTEGRITY_ERROR:
         # A race another request won (a unique key taken meanwhile): nothing was written.
         logger.warning("integrity conflict on %s %s", request.method, request.url.path)
         return error_response(
@@ -254,7 +282,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
-    app.add_exception_handler(sqlalchemy.exc.DataError, _data_error)
     for failure in _FAILURE_TYPES:
         app.add_exception_handler(failure, _database_error)
     # Any other exception is logged and answered 500 by `logs.RequestIdMiddleware`, which

@@ -22,6 +22,7 @@ from shop_common.errors import database_unavailable_response, error_response, is
 __all__ = [
     "REQUEST_ID_HEADER",
     "RequestIdMiddleware",
+    "UnhandledErrorMiddleware",
     "configure_logging",
     "current_request_id",
     "use_request_id",
@@ -60,37 +61,58 @@ class RequestIdMiddleware:
         request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = _request_id.set(request_id)
 
-        started = False
-
         async def send_with_id(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
-        except Exception as exc:
-            # Answer here rather than in Starlette's outermost handler, so the 500 still
-            # carries the request id and its log line names it. A database failure that
-            # escaped the handlers (raised outside a route, or in an exception group) is
-            # still a 503.
-            if started:
-                logger.exception("error after the response started on %s", scope.get("path"))
-                raise
-            failure = _database_failure_in(exc)
-            if failure is not None:
-                method, path = str(scope.get("method")), str(scope.get("path"))
-                response = database_unavailable_response(method, path, failure)
-            else:
-                logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-                response = error_response(500, "Internal server error", "internal_error")
-            await response(scope, receive, send_with_id)
+            await _answering_errors(self.app, scope, receive, send_with_id)
         finally:
             _request_id.reset(token)
+
+
+class UnhandledErrorMiddleware:
+    """Answer an exception no handler took: 503 for a database failure that escaped the
+    handlers (raised outside a route, or in an exception group), else a 500 in the envelope,
+    logged once with its traceback and the request id. It sits inside the CORS middleware,
+    so a browser can read the error too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await _answering_errors(self.app, scope, receive, send)
+
+
+async def _answering_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    started = False
+
+    async def tracked(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracked)
+    except Exception as exc:
+        if started:
+            logger.exception("error after the response started on %s", scope.get("path"))
+            raise
+        method, path = str(scope.get("method")), str(scope.get("path"))
+        failure = _database_failure_in(exc)
+        if failure is not None:
+            response = database_unavailable_response(method, path, failure)
+        else:
+            logger.exception("unhandled error on %s %s", method, path)
+            response = error_response(500, "Internal server error", "internal_error")
+        await response(scope, receive, send)
 
 
 def _database_failure_in(exc: BaseException) -> BaseException | None:

@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData, inspect, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shop_common.redis import create_redis
 
@@ -105,11 +106,23 @@ async def clean_redis(url: str, prefix: str) -> None:
         await redis.aclose()
 
 
+def _state_per_request(app: ASGIApp) -> ASGIApp:
+    """Give each request its own copy of the lifespan state, as uvicorn does (asgi-lifespan
+    hands every request the same dict, so one request's values would leak into the next)."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "state" in scope:
+            scope = {**scope, "state": dict(scope["state"])}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 @asynccontextmanager
 async def app_client(
     app: FastAPI, base_url: str = "http://testserver"
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(_state_per_request(app)) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.10", 50000))
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
