@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the checks and tests: ruff, mypy and pytest for every service (or those named),
-# then the monitoring/container checks and the Postman end-to-end run when all are tested.
+# then the monitoring/container checks, the Postman end-to-end run and the fault suite
+# (tests/faults) when all are tested. Every step prints its elapsed time.
 #
 #   ./run_unit_test.sh                 # everything
 #   ./run_unit_test.sh user product    # only these services' lint, types and tests
 #
 # Uses TEST_DATABASE_URL / TEST_REDIS_URL when set; otherwise starts an embedded
 # PostgreSQL and Redis (from the locked environment) under .run/test and stops them after.
-# SKIP_E2E=1 skips the end-to-end run; E2E_REQUIRED=1 makes a missing npm an error.
+# SKIP_E2E=1 skips the end-to-end run; E2E_REQUIRED=1 makes a missing npm an error;
+# SKIP_FAULTS=1 skips the fault suite (about 5 minutes: six faults on real processes).
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=scripts/lib.sh
@@ -25,10 +27,21 @@ failures=()
 passed=0
 failed=0
 
-step() {  # step NAME COMMAND... : run, remember a failure, keep going
+now() { echo "${EPOCHREALTIME/,/.}"; }
+seconds_since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.1f", end - start }'; }
+
+step() {  # step NAME COMMAND... : run, print its time, remember a failure, keep going
   local name="$1"; shift
+  local started status=0
   log "$name"
-  if ! "$@"; then failures+=("$name"); fi
+  started="$(now)"
+  "$@" || status=$?
+  if [[ $status -eq 0 ]]; then
+    log "$name ($(seconds_since "$started") s)"
+  else
+    log "$name ($(seconds_since "$started") s, failed)"
+    failures+=("$name")
+  fi
 }
 
 embedded_dir="$ROOT_DIR/.run/test"
@@ -43,7 +56,7 @@ if [[ -z "${TEST_DATABASE_URL:-}" || -z "${TEST_REDIS_URL:-}" ]]; then
   export TEST_REDIS_URL="${TEST_REDIS_URL:-$EMBEDDED_REDIS_URL}"
 fi
 
-paths=(common scripts loadtest)
+paths=(common scripts loadtest tests)
 for s in "${services[@]}"; do paths+=("${s}_service"); done
 step "ruff check" uv run --locked ruff check "${paths[@]}"
 step "ruff format --check" uv run --locked ruff format --check "${paths[@]}"
@@ -51,11 +64,13 @@ step "ruff format --check" uv run --locked ruff format --check "${paths[@]}"
 for s in "${services[@]}"; do
   step "mypy (strict): $s" uv run --locked mypy common/src "${s}_service/src" "${s}_service/tests"
 done
+step "mypy (strict): fault suite" uv run --locked mypy tests/faults
 
-run_pytest() {
-  local service="$1" out
+run_pytest() {  # run_pytest LABEL PATH [ARGS...]: pytest, its counts added to the totals
+  local label="$1" path="$2" out
+  shift 2
   out="$(mktemp)"
-  uv run --locked pytest "${service}_service/tests" -q -p no:cacheprovider 2>&1 | tee "$out"
+  uv run --locked pytest "$path" -q -p no:cacheprovider "$@" 2>&1 | tee "$out"
   local status=${PIPESTATUS[0]}
   local p f
   read -r p f < <(tail -n 1 "$out" | awk '{for (i = 2; i <= NF; i++) {
@@ -64,10 +79,12 @@ run_pytest() {
   passed=$((passed + p))
   failed=$((failed + f))
   rm -f "$out"
-  if [[ $status -eq 5 ]]; then warn "no tests collected for $service"; return 1; fi
+  if [[ $status -eq 5 ]]; then warn "no tests collected for $label"; return 1; fi
   return "$status"
 }
-for s in "${services[@]}"; do step "pytest: $s service" run_pytest "$s"; done
+for s in "${services[@]}"; do
+  step "pytest: $s service" run_pytest "$s service" "${s}_service/tests"
+done
 
 if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
   if command -v promtool >/dev/null 2>&1; then
@@ -88,6 +105,11 @@ if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
     failures+=("end-to-end: npm/newman not available")
   else
     warn "npm not installed: Postman end-to-end run skipped"
+  fi
+  if [[ -n "${SKIP_FAULTS:-}" ]]; then
+    warn "SKIP_FAULTS set: fault suite skipped"
+  else
+    step "fault suite (tests/faults, real processes)" run_pytest "fault suite" tests/faults
   fi
 fi
 
