@@ -31,15 +31,15 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from order_service.config import Settings as OrderSettings
+
 from .proxy import DelayProxy
 
 __all__ = [
     "ROOT",
     "SERVICES",
     "SETTINGS",
-    "USER_CALL_ATTEMPTS",
     "System",
-    "call_seconds",
     "free_ports",
     "isolated_environment",
     "request_budget_seconds",
@@ -73,54 +73,26 @@ SETTINGS: dict[str, str] = {
     "DB_POOL_TIMEOUT_SECONDS": "2",
     "DB_CONNECT_TIMEOUT_SECONDS": "2",
 }
-# Fixed in the code, not settings: a token check is tried 3 times (shop_common.clients), and
-# the backoff before retry n (n = 0, 1, ...) of any internal call is 0.05 s x 2**n.
-USER_CALL_ATTEMPTS = 3
-BACKOFF_SECONDS = 0.05
-
 START_TIMEOUT_SECONDS = 120.0
-
-
-def _setting(name: str, settings: Mapping[str, str]) -> float:
-    return float(settings[name])
-
-
-def call_seconds(timeout: float, attempts: int, backoff: float = BACKOFF_SECONDS) -> float:
-    """The longest one internal call takes: every attempt timing out, plus the backoffs."""
-    return attempts * timeout + sum(backoff * 2.0**n for n in range(attempts - 1))
+ROUTES = {"POST": "POST /api/v1/order/", "DELETE": "DELETE /api/v1/order/{id}/"}
+ORDER_PREFIX = "ORDER_SERVICE_"
 
 
 def request_budget_seconds(method: str, settings: Mapping[str, str] = SETTINGS) -> float:
-    """The longest a public order request may take before the order service answers it.
-
-        call(s)  = attempts x timeout + backoff (0.05 s + 0.1 s + ...), attempts = retries + 1
-                   (product: ORDER_SERVICE_INTERNAL_RETRIES + 1; user token check: 3)
-        db_tx    = DB_POOL_TIMEOUT + DB_CONNECT_TIMEOUT + DB_STATEMENT_TIMEOUT
-        POST   /api/v1/order/      = call(user token) + 2 x call(product) + 4 x db_tx
-                                     + ORDER_SERVICE_IDEMPOTENCY_WAIT
-        DELETE /api/v1/order/{id}/ = call(user token) + call(product) + 2 x db_tx
-
-    The timeout of both calls is ORDER_SERVICE_INTERNAL_TIMEOUT_SECONDS. With `SETTINGS`:
-    POST 33.25 s, DELETE 17.2 s. A test allows 2 s more than this before it calls a request
-    too slow, and its own client gives up a little after that.
-    """
-    timeout = _setting("ORDER_SERVICE_INTERNAL_TIMEOUT_SECONDS", settings)
-    user = call_seconds(timeout, USER_CALL_ATTEMPTS)
-    product = call_seconds(timeout, int(settings["ORDER_SERVICE_INTERNAL_RETRIES"]) + 1)
-    db_tx = sum(
-        _setting(name, settings)
-        for name in (
-            "DB_POOL_TIMEOUT_SECONDS",
-            "DB_CONNECT_TIMEOUT_SECONDS",
-            "DB_STATEMENT_TIMEOUT_SECONDS",
-        )
-    )
-    if method == "POST":
-        wait = _setting("ORDER_SERVICE_IDEMPOTENCY_WAIT_SECONDS", settings)
-        return user + 2 * product + 4 * db_tx + wait
-    if method == "DELETE":
-        return user + product + 2 * db_tx
-    raise ValueError(f"no budget for {method} /api/v1/order/")
+    """The longest a public order request may take before the order service answers it: the
+    order service's own `Settings.route_budget_seconds` (docs/architecture.md, "Timeout
+    budgets"), computed from the very values the services run with. A test allows 2 s more
+    before it calls a request too slow, and its own client gives up a little after that."""
+    values: dict[str, str] = {
+        "environment": "development",
+        "database_url": "postgresql+asyncpg://budget@/only",
+    }
+    for name, value in settings.items():
+        if name.startswith(ORDER_PREFIX):
+            values[name.removeprefix(ORDER_PREFIX).lower()] = value
+        elif name.startswith("DB_"):  # shared by every service, read unprefixed
+            values[name] = value
+    return OrderSettings.model_validate(values).route_budget_seconds(ROUTES[method])
 
 
 # ------------------------------------------------------------------------------ system
