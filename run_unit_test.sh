@@ -56,35 +56,57 @@ if [[ -z "${TEST_DATABASE_URL:-}" || -z "${TEST_REDIS_URL:-}" ]]; then
   export TEST_REDIS_URL="${TEST_REDIS_URL:-$EMBEDDED_REDIS_URL}"
 fi
 
-paths=(common scripts loadtest tests)
+paths=(common contracts scripts loadtest tests tools)
 for s in "${services[@]}"; do paths+=("${s}_service"); done
 step "ruff check" uv run --locked ruff check "${paths[@]}"
 step "ruff format --check" uv run --locked ruff format --check "${paths[@]}"
-# One mypy run per service: every service has a package named `tests`.
+# One mypy run per package named `tests` (every service has one, and so has common).
+step "mypy (strict): common, contracts" uv run --locked mypy common/src contracts/src common/tests
 for s in "${services[@]}"; do
-  step "mypy (strict): $s" uv run --locked mypy common/src "${s}_service/src" "${s}_service/tests"
+  step "mypy (strict): $s" uv run --locked mypy common/src contracts/src "${s}_service/src" \
+    "${s}_service/tests"
 done
-step "mypy (strict): fault suite" uv run --locked mypy tests/faults
+step "mypy (strict): tools, fault suite" uv run --locked mypy tools tests/faults
 
-run_pytest() {  # run_pytest LABEL PATH [ARGS...]: pytest, its counts added to the totals
-  local label="$1" path="$2" out
+# Every pytest run writes a JUnit report (counted by tools.test_results, not scraped from its
+# output) and, under coverage (started before pytest, so import-time lines count), its data.
+# Warnings are errors (pyproject's filterwarnings).
+results_dir="$ROOT_DIR/.run/test-results"
+rm -rf "$results_dir" && mkdir -p "$results_dir"
+COVERAGE_FLOOR="${COVERAGE_FLOOR:-90}"
+run_pytest() {  # run_pytest LABEL PATH [ARGS...]
+  local label="$1" path="$2" status=0
   shift 2
-  out="$(mktemp)"
-  uv run --locked pytest "$path" -q -p no:cacheprovider "$@" 2>&1 | tee "$out"
-  local status=${PIPESTATUS[0]}
-  local p f
-  read -r p f < <(tail -n 1 "$out" | awk '{for (i = 2; i <= NF; i++) {
-    if ($i ~ /^passed/) p += $(i - 1); if ($i ~ /^(failed|error)/) f += $(i - 1) }}
-    END { print p + 0, f + 0 }')
-  passed=$((passed + p))
-  failed=$((failed + f))
-  rm -f "$out"
+  COVERAGE_FILE="$results_dir/${label// /-}.coverage" uv run --locked coverage run \
+    --source=common/src,contracts/src,user_service/src,product_service/src,order_service/src \
+    -m pytest "$path" -q -p no:cacheprovider --junitxml="$results_dir/${label// /-}.xml" "$@" \
+    || status=$?
   if [[ $status -eq 5 ]]; then warn "no tests collected for $label"; return 1; fi
   return "$status"
 }
+coverage_floor() {  # coverage_floor DATA_FILES INCLUDE: the floor on the code INCLUDE names
+  local data="$1" include="$2" combined
+  combined="$(mktemp)"
+  # shellcheck disable=SC2086  # a list of files, split on purpose
+  COVERAGE_FILE="$combined" uv run --locked coverage combine --keep -q $data
+  COVERAGE_FILE="$combined" uv run --locked coverage report --include="$include" \
+    --fail-under="$COVERAGE_FLOOR" --skip-covered --sort=cover
+  local status=$?
+  rm -f "$combined"
+  return "$status"
+}
+if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
+  step "pytest: common, contracts" run_pytest "common" common/tests
+fi
 for s in "${services[@]}"; do
   step "pytest: $s service" run_pytest "$s service" "${s}_service/tests"
+  step "coverage >= ${COVERAGE_FLOOR}%: $s service" \
+    coverage_floor "$results_dir/$s-service.coverage" "${s}_service/src/*"
 done
+if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
+  step "coverage >= ${COVERAGE_FLOOR}%: common, contracts (all test runs)" \
+    coverage_floor "$(echo "$results_dir"/*.coverage)" "common/src/*,contracts/src/*"
+fi
 
 if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
   if command -v promtool >/dev/null 2>&1; then
@@ -109,10 +131,13 @@ if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
   if [[ -n "${SKIP_FAULTS:-}" ]]; then
     warn "SKIP_FAULTS set: fault suite skipped"
   else
-    step "fault suite (tests/faults, real processes)" run_pytest "fault suite" tests/faults
+    step "fault suite (tests/faults, real processes)" \
+      uv run --locked pytest tests/faults -q -p no:cacheprovider \
+      --junitxml="$results_dir/fault-suite.xml"
   fi
 fi
 
+read -r passed failed < <(uv run --locked python -m tools.test_results "$results_dir")
 echo
 if [[ ${#failures[@]} -gt 0 ]]; then
   printf '\033[31mFAILED:\033[0m %s\n' "${failures[@]}"
