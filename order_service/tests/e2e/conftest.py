@@ -49,6 +49,10 @@ NO_LIMITS = {
 # The three pools together stay under this PostgreSQL's max_connections (100); a request
 # beyond its pool waits for a connection, and no step holds one across an HTTP call.
 ORDER_POOL = {"db_pool_size": 20, "db_max_overflow": 20}
+# All three apps share this one event loop (httpx.ASGITransport), so a burst of 100 orders
+# makes every internal call wait its turn for the CPU: give each attempt more than the 2 s a
+# real deployment gets (and the reconciler's grace, which must outlast the attempts, too).
+IN_PROCESS_TIMEOUTS = {"internal_timeout_seconds": 15.0, "reconcile_grace_seconds": 120.0}
 PRODUCT_POOL = {"db_pool_size": 20, "db_max_overflow": 10}
 USER_POOL = {"db_pool_size": 5, "db_max_overflow": 5}
 
@@ -109,6 +113,7 @@ def _product_app(side: Neighbour, users: httpx.AsyncBaseTransport) -> FastAPI:
             "user_service_secret": USER_SECRET,
             **NO_LIMITS,
             **PRODUCT_POOL,
+            "internal_timeout_seconds": IN_PROCESS_TIMEOUTS["internal_timeout_seconds"],
         }
     )
     return create_product_app(settings, user_transport=users)
@@ -158,7 +163,9 @@ async def system(
             user_transport = await _serve(stack, _user_app(user_side))
             product_transport = await _serve(stack, _product_app(product_side, user_transport))
             make_order_app = _order_apps(
-                order_settings(database_url, redis_prefix, **ORDER_POOL, **NO_LIMITS),
+                order_settings(
+                    database_url, redis_prefix, **ORDER_POOL, **NO_LIMITS, **IN_PROCESS_TIMEOUTS
+                ),
                 user_transport,
                 product_transport,
             )

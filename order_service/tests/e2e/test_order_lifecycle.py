@@ -126,7 +126,8 @@ async def test_the_reconciler_gives_back_the_stock_of_a_crashed_create(
     order_id = await pending_order(ctx, uuid.UUID(profile["id"]), lamp, 3)
     await ctx.products.reserve(order_id, [(lamp, 3)])  # then the process died
     assert await stock_of(system, lamp) == 2
-    report = await reconcile_once(ctx, now=datetime.now(UTC) + timedelta(seconds=31))
+    grace = ctx.settings.reconcile_grace_seconds
+    report = await reconcile_once(ctx, now=datetime.now(UTC) + timedelta(seconds=grace + 1))
     assert report.released == [order_id]
     assert await stock_of(system, lamp) == 5
     assert (await stored_order(db, order_id)).status == "cancelled"
