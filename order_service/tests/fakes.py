@@ -58,6 +58,9 @@ class FakeProducts:
     # operations that do their work, then time out before the answer reaches the caller.
     lose_answer: set[str] = field(default_factory=set)
     delays: dict[str, float] = field(default_factory=dict)
+    # operation -> what its next calls do, one entry per call: "lose" (do the work, then
+    # time out before the answer arrives) or "refuse" (409 insufficient_stock, nothing done).
+    scripted: dict[str, list[str]] = field(default_factory=dict)
     # Set when a call of the operation reaches the service (before any delay).
     arrived: defaultdict[str, asyncio.Event] = field(
         default_factory=lambda: defaultdict(asyncio.Event)
@@ -83,6 +86,10 @@ class FakeProducts:
         self.calls.append((operation, request))
         self.arrived[operation].set()
         await asyncio.sleep(self.delays.get(operation, 0))
+        script = self.scripted.get(operation)
+        step = script.pop(0) if script else None
+        if step == "refuse":
+            return _json(409, {"message": "Insufficient stock", "code": "insufficient_stock"})
         fault = self.faults.get(operation)
         if isinstance(fault, Exception):
             raise fault
@@ -92,7 +99,7 @@ class FakeProducts:
             return _json(403, {"message": "bad secret", "code": "invalid_internal_secret"})
         answer: Callable[[dict[str, Any]], httpx.Response] = getattr(self, f"_{operation}")
         response = answer(json.loads(request.content))
-        if operation in self.lose_answer:
+        if operation in self.lose_answer or step == "lose":
             raise httpx.ReadTimeout("answer lost", request=request)
         return response
 

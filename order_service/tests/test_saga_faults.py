@@ -177,3 +177,20 @@ async def test_orders_total_counts_each_status_reached(
         "failed": 1,
         "cancelled": 1,
     }
+
+
+async def test_a_refusal_after_a_lost_attempt_gives_the_first_attempts_stock_back(
+    client: httpx.AsyncClient, products: FakeProducts, ada: User, db: AsyncSession
+) -> None:
+    """The first reserve took the stock but its answer was lost; the retry, racing stock that
+    moved meanwhile, was refused. The refusal proves nothing about the first attempt: its
+    stock must go back before the order is failed (found by the fault suite, product_kill)."""
+    lamp = products.add(stock=5)
+    products.scripted["reserve"] = ["lose", "refuse"]
+    response = await place(client, ada[1], lamp, 2)
+    assert response.status_code == 409
+    assert response.json()["code"] == "insufficient_stock"
+    assert products.count("release") == 1
+    assert products.stock(lamp) == 5
+    listed = (await client.get(ORDERS, headers=ada[1])).json()["results"]
+    assert [order["status"] for order in listed] == ["failed"]

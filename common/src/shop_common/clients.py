@@ -20,7 +20,7 @@ from shop_common.logs import REQUEST_ID_HEADER, current_request_id
 from shop_common.metrics import INTERNAL_CLIENT_DURATION, INTERNAL_CLIENT_REQUESTS
 from shop_common.security import INTERNAL_SECRET_HEADER
 
-__all__ = ["CLIENT_LIMITS", "ServiceClient", "call_budget_seconds"]
+__all__ = ["CLIENT_LIMITS", "ServiceClient", "call_budget_seconds", "earlier_attempt_unknown"]
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -72,13 +72,18 @@ class ServiceClient:
 
         A timeout, a reset or a 5xx means the call may or may not have taken effect on the
         callee: only idempotent calls are retried, and a caller must never assume it did not.
-        At most `call_budget_seconds()` pass before this returns or raises.
+        At most `call_budget_seconds()` pass before this returns or raises. A response after
+        such a failed attempt is marked (`earlier_attempt_unknown`): the callee may have
+        acted on an earlier attempt although this one refused.
         """
         attempts = 1 + (self.retries if idempotent else 0)
+        unknown = False
         for attempt in range(attempts):
             outcome, response = await self._attempt(operation, path, body)
             if response is not None and outcome != "server_error":
+                response.extensions[_EARLIER_UNKNOWN] = unknown
                 return response
+            unknown = True
             if attempt + 1 < attempts:
                 await asyncio.sleep(self.backoff * 2**attempt)
         logger.warning(
@@ -130,6 +135,15 @@ class ServiceClient:
             f"The {self.target} service refused this service's credentials",
             code=f"{self.target}_service_unavailable",
         )
+
+
+_EARLIER_UNKNOWN = "shop_earlier_attempt_unknown"
+
+
+def earlier_attempt_unknown(response: httpx.Response) -> bool:
+    """True when an attempt before this response failed in a way that may have taken
+    effect (a timeout, a reset, a 5xx)."""
+    return bool(response.extensions.get(_EARLIER_UNKNOWN, False))
 
 
 def call_budget_seconds(timeout: float, attempts: int, *, backoff: float = 0.05) -> float:

@@ -52,6 +52,9 @@ class AppError(Exception):
         self.code = code or self.code
         self.details = list(details or [])
         self.headers = dict(headers or {})
+        # Set by a client when an earlier attempt of the call that gave this refusal failed
+        # in a way that may have taken effect: the refusal then proves nothing about it.
+        self.earlier_attempt_unknown = False
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:

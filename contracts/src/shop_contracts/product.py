@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 import httpx
 from pydantic import BaseModel, Field
 
-from shop_common.clients import ServiceClient
+from shop_common.clients import ServiceClient, earlier_attempt_unknown
 from shop_common.errors import AppError, Conflict, NotFound, ServiceUnavailable
 from shop_common.schemas import InputModel
 
@@ -124,17 +124,23 @@ class ProductServiceClient(ServiceClient):
         return self._answer(response, ReleaseResult)
 
     def _answer(self, response: httpx.Response, model: type[M]) -> M:
-        if response.status_code == 404:
-            raise NotFound(
-                _message(response, "Product not found"),
-                code="product_not_found",
-                details=_details(response),
-            )
-        if response.status_code == 409:
-            raise _conflict(response)
+        if response.status_code in (404, 409):
+            refusal = _refusal(response)
+            refusal.earlier_attempt_unknown = earlier_attempt_unknown(response)
+            raise refusal
         if response.status_code != 200:
             raise self.misconfigured(response)
         return self.parse(response, model)
+
+
+def _refusal(response: httpx.Response) -> AppError:
+    if response.status_code == 404:
+        return NotFound(
+            _message(response, "Product not found"),
+            code="product_not_found",
+            details=_details(response),
+        )
+    return _conflict(response)
 
 
 def _conflict(response: httpx.Response) -> AppError:

@@ -122,8 +122,13 @@ async def _reserve(
             order_id, [(line.product_id, line.quantity) for line in lines]
         )
         service.check_reservation(lines, reservation)
-    except (NotFound, Conflict) as exc:  # all or nothing: nothing was taken
-        await _fail(ctx, order_id, exc)
+    except (NotFound, Conflict) as exc:
+        if exc.earlier_attempt_unknown:
+            # This attempt took nothing (all or nothing), but an earlier one that timed out
+            # may still have reserved: give that back before the order is failed.
+            await _release_and_fail(ctx, order_id, exc)
+        else:
+            await _fail(ctx, order_id, exc)
         raise
     except AppError as exc:  # timeout, 5xx, refused secret: the stock may have been taken
         await _release_and_fail(ctx, order_id, exc)
