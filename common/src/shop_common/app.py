@@ -1,6 +1,7 @@
 """The app factory every service is built with.
 
-It wires, in request order: request id -> metrics -> CORS -> rate-limit headers -> routes;
+It wires, in request order: security headers -> request id -> metrics -> CORS ->
+rate-limit headers -> routes;
 the error handlers; the ops routes; and a lifespan that creates the database engine, the
 Redis client and the rate limiter once, runs the service's own start-up hooks, and closes
 everything at shutdown.
@@ -22,6 +23,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from shop_common.db import Database
 from shop_common.errors import error_response, install_error_handlers
+from shop_common.headers import SecurityHeadersMiddleware
 from shop_common.health import ops_router
 from shop_common.logs import RequestIdMiddleware, UnhandledErrorMiddleware, configure_logging
 from shop_common.metrics import DomainSeries, MetricsMiddleware, initialise_series
@@ -160,8 +162,9 @@ def _lifespan(
 
 
 def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
-    """Request order: request id -> metrics -> CORS -> unhandled errors -> rate-limit headers
-    -> body limit. Starlette runs the last-added middleware first, hence the reverse order."""
+    """Request order: security headers -> request id -> metrics -> CORS -> unhandled errors
+    -> rate-limit headers -> body limit. Starlette runs the last-added middleware first,
+    hence the reverse order."""
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
@@ -176,6 +179,7 @@ def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
     )
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
 
 
 def create_service_app(

@@ -1,0 +1,84 @@
+"""Response headers every service sets, in two small pure-ASGI middlewares.
+
+`SecurityHeadersMiddleware` adds to every HTTP response (routes, error envelopes, 404s,
+429s, CORS preflight refusals, `/docs`, `/metrics`):
+
+- `X-Content-Type-Options: nosniff`;
+- `Referrer-Policy: no-referrer` (chosen over strict-origin-when-cross-origin: the API has
+  no pages that need a referrer, so none is ever sent);
+- `Cache-Control: no-store` on authenticated answers, i.e. to any request that carried an
+  `Authorization` header and on every `/internal/` route, errors included; there it
+  replaces any Cache-Control a route set. Other answers keep whatever the route set, and
+  get none forced.
+
+`AllowHeaderMiddleware` makes the `Allow` header of a 405 list every method the path
+accepts, across all routes whose path matches (Starlette lists only the first route's).
+"""
+
+from collections.abc import Sequence
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["AllowHeaderMiddleware", "SecurityHeadersMiddleware"]
+
+INTERNAL_PREFIX = "/internal/"
+REFERRER_POLICY = "no-referrer"
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = "authorization" in Headers(scope=scope) or scope["path"].startswith(
+            INTERNAL_PREFIX
+        )
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = REFERRER_POLICY
+                if private:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class AllowHeaderMiddleware:
+    """On a 405, `Allow` lists the methods of every route matching the path."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    def allowed(self, scope: Scope) -> list[str]:
+        methods: set[str] = set()
+        for route in self.routes:
+            route_methods = getattr(route, "methods", None)
+            if not route_methods:
+                continue
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                methods.update(route_methods)
+        return sorted(methods)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = self.allowed(scope)
+                if methods:
+                    MutableHeaders(scope=message)["Allow"] = ", ".join(methods)
+            await send(message)
+
+        await self.app(scope, receive, send_with_allow)
