@@ -1,4 +1,4 @@
-"""Response headers every service sets, in two small pure-ASGI middlewares.
+"""Response headers every service sets, in a small pure-ASGI middleware.
 
 `SecurityHeadersMiddleware` adds to every HTTP response (routes, error envelopes, 404s,
 429s, CORS preflight refusals, `/docs`, `/metrics`):
@@ -10,18 +10,12 @@
   `Authorization` header and on every `/internal/` route, errors included; there it
   replaces any Cache-Control a route set. Other answers keep whatever the route set, and
   get none forced.
-
-`AllowHeaderMiddleware` makes the `Allow` header of a 405 list every method the path
-accepts, across all routes whose path matches (Starlette lists only the first route's).
 """
 
-from collections.abc import Sequence
-
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AllowHeaderMiddleware", "SecurityHeadersMiddleware"]
+__all__ = ["SecurityHeadersMiddleware"]
 
 INTERNAL_PREFIX = "/internal/"
 REFERRER_POLICY = "no-referrer"
@@ -49,36 +43,3 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class AllowHeaderMiddleware:
-    """On a 405, `Allow` lists the methods of every route matching the path."""
-
-    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
-        self.app = app
-        self.routes = routes
-
-    def allowed(self, scope: Scope) -> list[str]:
-        methods: set[str] = set()
-        for route in self.routes:
-            route_methods = getattr(route, "methods", None)
-            if not route_methods:
-                continue
-            match, _ = route.matches(scope)
-            if match != Match.NONE:
-                methods.update(route_methods)
-        return sorted(methods)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_allow(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 405:
-                methods = self.allowed(scope)
-                if methods:
-                    MutableHeaders(scope=message)["Allow"] = ", ".join(methods)
-            await send(message)
-
-        await self.app(scope, receive, send_with_allow)
