@@ -29,6 +29,7 @@ from shop_common.logs import RequestIdMiddleware, UnhandledErrorMiddleware, conf
 from shop_common.metrics import DomainSeries, MetricsMiddleware, initialise_series
 from shop_common.rate_limit import RateLimiter, RateLimitHeadersMiddleware
 from shop_common.redis import create_redis
+from shop_common.security import INTERNAL_PREFIX
 from shop_common.settings import ServiceSettings
 
 __all__ = ["StartupHook", "create_service_app"]
@@ -36,7 +37,6 @@ __all__ = ["StartupHook", "create_service_app"]
 # Bodies here are small JSON documents; a larger one is refused (413) before it is parsed.
 MAX_BODY_BYTES = 256 * 1024
 TOO_LARGE = f"Request body over {MAX_BODY_BYTES // 1024} KiB"
-INTERNAL_PREFIX = "/internal/"
 DOCS_ASSETS = "/docs-assets"
 StartupHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 

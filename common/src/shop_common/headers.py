@@ -15,9 +15,10 @@
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shop_common.security import INTERNAL_PREFIX
+
 __all__ = ["SecurityHeadersMiddleware"]
 
-INTERNAL_PREFIX = "/internal/"
 REFERRER_POLICY = "no-referrer"
 
 

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shop_common.errors import Forbidden, Unauthorized
 
 __all__ = [
+    "INTERNAL_PREFIX",
     "INTERNAL_SECRET_HEADER",
     "BearerTokenDep",
     "InternalSecretDep",
@@ -21,6 +22,8 @@ __all__ = [
     "secret_matches",
 ]
 
+# Every internal route lives under this path: no CORS, no cache, the secret required.
+INTERNAL_PREFIX = "/internal/"
 INTERNAL_SECRET_HEADER = "X-Internal-Secret"  # noqa: S105 - a header name, not a secret
 # auto_error=False: we raise our own 401 in the error envelope.
 bearer_scheme = HTTPBearer(auto_error=False, description="Access token from /api/v1/login/")
