@@ -81,5 +81,6 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=40s --retries=5 \
     CMD ["sh", "-c", "exec python -c 'import sys, urllib.request; sys.exit(urllib.request.urlopen(sys.argv[1], timeout=4).status != 200)' \"http://127.0.0.1:${PORT}/ready\""]
 
 # Start from an empty metrics directory (stale files from a previous run would be summed
-# into /metrics), apply the migrations, then hand PID 1 to uvicorn.
-CMD ["sh", "-c", "rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && alembic -c \"/app/${SERVICE}_service/alembic.ini\" upgrade head && exec uvicorn \"${SERVICE}_service.main:create_app\" --factory --host 0.0.0.0 --port \"$PORT\" --workers \"${WEB_CONCURRENCY:-2}\" --no-access-log --no-proxy-headers"]
+# into /metrics), apply the migrations, then hand PID 1 to the
+# service (shop_common.serve runs uvicorn).
+CMD ["sh", "-c", "rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && alembic -c \"/app/${SERVICE}_service/alembic.ini\" upgrade head && exec python -m shop_common.serve \"${SERVICE}_service.main:create_app\" --host 0.0.0.0 --port \"$PORT\" --workers \"${WEB_CONCURRENCY:-2}\""]

@@ -115,9 +115,9 @@ start_service() {
   "$VENV_BIN/alembic" -c "${name}_service/alembic.ini" upgrade head >>"$RUN_DIR/logs/$name.log" 2>&1 \
     || { tail -n 20 "$RUN_DIR/logs/$name.log" >&2; die "migrations of $name failed (${!db_var%%\?*})"; }
   rm -rf "$metrics_dir" && mkdir -p "$metrics_dir"
-  PROMETHEUS_MULTIPROC_DIR="$metrics_dir" nohup "$VENV_BIN/uvicorn" "${name}_service.main:create_app" \
-    --factory --host "$HOST" --port "$port" --workers "${WEB_CONCURRENCY:-2}" --no-access-log \
-    --no-proxy-headers \
+  PROMETHEUS_MULTIPROC_DIR="$metrics_dir" nohup "$VENV_BIN/python" -m shop_common.serve \
+    "${name}_service.main:create_app" --host "$HOST" --port "$port" \
+    --workers "${WEB_CONCURRENCY:-2}" \
     >>"$RUN_DIR/logs/$name.log" 2>&1 &
   echo $! >"$RUN_DIR/pids/$name.pid"
 }
