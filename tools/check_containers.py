@@ -33,7 +33,8 @@ def main() -> int:
     for service in services():
         report.check(
             f"{service.name}: pinned base, uv from its image with cache mounts, locked sync of "
-            "deps then sources, non-root USER, HEALTHCHECK on /ready, migrations then uvicorn",
+            "deps then sources, non-root USER, HEALTHCHECK on /ready, migrations then "
+            "shop_common.serve",
             service_problems(service),
         )
     report.check(

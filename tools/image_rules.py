@@ -4,9 +4,9 @@ The Dockerfile is rendered for each service with the build arguments it must get
 (SERVICE, PORT) and checked: pinned python base image, uv copied from its pinned image
 with cache mounts, a dependency layer from the manifests before the sources, a locked
 non-editable sync of that one service, non-root USER, HEALTHCHECK on /ready, migrations
-before an exec'd uvicorn. Then: compose builds every service from it with those
-arguments, CI builds the same images with the same uv, and nothing it copies is excluded
-by .dockerignore.
+before an exec'd `python -m shop_common.serve` (which runs uvicorn). Then: compose builds
+every service from it with those arguments, CI builds the same images with the same uv,
+and nothing it copies is excluded by .dockerignore.
 """
 
 from __future__ import annotations
@@ -116,31 +116,42 @@ def _sync_problems(service: Service, builder: Stage) -> Iterator[str]:
         yield f"copies sources {sorted(copied)}, expected {sorted(expected)}"
 
 
+def _serve_command(service: Service) -> list[str]:
+    """The start of the command that runs the service (shop_common.serve runs uvicorn)."""
+    # The container's own interface: published by compose, reached by the HEALTHCHECK.
+    return [
+        "python",
+        "-m",
+        "shop_common.serve",
+        f"{service.directory}.main:create_app",
+        "--host",
+        "0.0.0.0",  # noqa: S104
+        "--port",
+        str(service.port),
+    ]
+
+
 def _cmd_problems(service: Service, cmd: Instruction | None) -> Iterator[str]:
     words = cmd.words() if cmd else []
     if words[:2] != ["sh", "-c"] or len(words) != 3:
-        yield 'CMD must be ["sh", "-c", "... && exec uvicorn ..."]'
+        yield 'CMD must be ["sh", "-c", "... && exec python -m shop_common.serve ..."]'
         return
     raw_script = json.loads(cmd.raw)[2] if cmd else ""
     commands = [shlex.split(part) for part in words[2].split("&&")]
     alembic = ["alembic", "-c", f"/app/{service.directory}/alembic.ini", "upgrade", "head"]
-    # The container's own interface: published by compose, reached by the HEALTHCHECK.
-    uvicorn = [f"{service.directory}.main:create_app", "--factory", "--host", "0.0.0.0"]  # noqa: S104
-    uvicorn += ["--port", str(service.port)]
-    started = [
-        i
-        for i, words in enumerate(commands)
-        if "uvicorn" in words[:2] and words[words.index("uvicorn") + 1 :][:6] == uvicorn
-    ]
+    serve = _serve_command(service)
+    started = [i for i, words in enumerate(commands) if words[words[:1] == ["exec"] :][:8] == serve]
     if alembic not in commands:
         yield f"CMD does not run `{' '.join(alembic)}`"
+    if any("uvicorn" in words for words in commands):
+        yield "CMD must start the service with shop_common.serve, not uvicorn directly"
     if not started:
-        yield f"CMD does not start `uvicorn {' '.join(uvicorn)}`"
+        yield f"CMD does not start `{' '.join(serve)}`"
     else:
         if alembic in commands and commands.index(alembic) > started[0]:
-            yield "migrations must run before uvicorn starts"
+            yield "migrations must run before the service starts"
         if commands[started[0]][0] != "exec" or started[0] != len(commands) - 1:
-            yield "uvicorn must be exec'd, last, so that it receives signals"
+            yield "the service must be exec'd, last, so that it receives signals"
     if "--workers" not in raw_script or "${WEB_CONCURRENCY" not in raw_script:
         yield "--workers must follow WEB_CONCURRENCY"
     if 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' not in raw_script:
