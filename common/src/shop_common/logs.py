@@ -151,12 +151,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_STDOUT_HANDLER = "shop-stdout"
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every log line, uvicorn's included, to stdout as one JSON object."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
+    handler.set_name(_STDOUT_HANDLER)
     root = logging.getLogger()
-    root.handlers = [handler]
+    # Replace our own earlier handler (an app made again, as in tests), keep anybody else's
+    # (pytest's capture, and the test run's log file that its secret scan reads).
+    kept = [h for h in root.handlers if h.get_name() != _STDOUT_HANDLER]
+    root.handlers = [*kept, handler]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []

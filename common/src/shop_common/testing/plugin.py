@@ -9,6 +9,8 @@ service's `make_settings()`), `client` (an httpx client into the running `app`) 
 autouse clean-up that empties the tables and this run's keys after every test.
 """
 
+import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shop_common.logs import JsonFormatter
 from shop_common.settings import ServiceSettings
 from shop_common.testing.fixtures import (
     app_client,
@@ -106,3 +109,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client into `app`, its lifespan running for the test."""
     async with app_client(app) as client:
         yield client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With SHOP_TEST_LOG_FILE set, every log record of the run is also written there as the
+    services write it (JSON, extras included), for the secret scan of ./run_unit_test.sh."""
+    path = os.environ.get("SHOP_TEST_LOG_FILE")
+    if path:
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(JsonFormatter("test"))
+        handler.setLevel(logging.DEBUG)
+        logging.getLogger().addHandler(handler)
