@@ -20,10 +20,11 @@ from starlette.types import ASGIApp
 from shop_common.logs import JsonFormatter
 from shop_common.testing.fixtures import temporary_database
 from shop_common.testing.plugin import ServiceSpec
+from shop_common.testing.secrets import strong_secret
 
 from .testapp import Base, CommonTestSettings, build_app
 
-SECRET = "common-internal-" + "s" * 40
+SECRET = strong_secret("common-internal")
 ORIGIN = "https://shop.example"
 # The test app has no migrations: `database_url` below creates its table from the models.
 NO_ALEMBIC = Path(os.devnull)

@@ -6,27 +6,36 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from shop_common.testing.secrets import strong_secret
+
 from .testapp import CommonTestSettings
 
-STRONG = "s" * 40
+STRONG = strong_secret("common-settings")
 DATABASE_URL = "postgresql+asyncpg://shop:hunter2-db-password@db/shop"
 
 
 def build(**values: Any) -> CommonTestSettings:
-    return CommonTestSettings(database_url=DATABASE_URL, **values)
+    return CommonTestSettings(database_url=SecretStr(DATABASE_URL), **values)
 
 
 @pytest.mark.parametrize(
-    "secret",
-    ["", "short-but-random-Q7x", "change-me-" + "x" * 40, "PLACEHOLDER" + "x" * 40],
+    ("secret", "reason"),
+    [
+        ("", "is missing"),
+        ("short-but-random-Q7x", "is shorter than 32 characters"),
+        ("change-me-" + "x" * 40, "is a placeholder"),
+        ("PLACEHOLDER" + "x" * 40, "is a placeholder"),
+    ],
     ids=["empty", "short", "change-me", "placeholder"],
 )
 @pytest.mark.parametrize("environment", ["production", "test"])
-def test_a_weak_secret_is_refused_outside_development(secret: str, environment: str) -> None:
+def test_a_weak_secret_is_refused_outside_development(
+    secret: str, reason: str, environment: str
+) -> None:
     with pytest.raises(ValidationError) as raised:
         build(environment=environment, secret=secret)
     message = str(raised.value)
-    assert "secret is missing or a placeholder" in message
+    assert f"secret {reason}; set a random value of at least 32 characters" in message
     assert f"ENVIRONMENT={environment}" in message
 
 
@@ -44,11 +53,11 @@ def test_a_strong_secret_is_accepted_and_an_empty_previous_one_is_optional() -> 
 def test_a_weak_previous_secret_is_refused_when_set() -> None:
     with pytest.raises(ValidationError) as raised:
         build(environment="production", secret=STRONG, secret_previous="old")
-    assert "secret_previous is missing or a placeholder" in str(raised.value)
+    assert "secret_previous is shorter than 32 characters" in str(raised.value)
 
 
 def test_the_previous_secret_is_accepted_during_a_rotation() -> None:
-    previous = "p" * 40
+    previous = strong_secret("common-settings-previous")
     settings = build(environment="production", secret=STRONG, secret_previous=previous)
     assert settings.accepted_secrets() == [STRONG, previous]
 
@@ -93,7 +102,7 @@ def test_service_settings_are_read_from_prefixed_variables(
     monkeypatch.setenv("COMMON_TEST_SECRET", STRONG)
     monkeypatch.setenv("COMMON_TEST_DB_POOL_SIZE", "3")
     settings = CommonTestSettings()
-    assert (settings.database_url, settings.db_pool_size) == (DATABASE_URL, 3)
+    assert (settings.database_url.get_secret_value(), settings.db_pool_size) == (DATABASE_URL, 3)
     assert settings.secret.get_secret_value() == STRONG
     assert settings.redis_prefix == "common:"
 

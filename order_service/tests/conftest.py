@@ -22,12 +22,13 @@ from order_service.models import Base, IdempotencyKey, Order
 from order_service.schemas import OrderLine
 from shop_common.testing.fixtures import redis_url_for_tests
 from shop_common.testing.plugin import ServiceSpec
+from shop_common.testing.secrets import strong_secret
 from shop_contracts.testing import FakeUserService
 
 from .fakes import PRODUCT_SECRET, USER_SECRET, FakeProducts
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
-ORDER_SECRET = "order-internal-" + "o" * 40
+ORDER_SECRET = strong_secret("order-internal")
 ORDERS = "/api/v1/order/"
 # Enough connections for 100 concurrent requests in every app of a test.
 POOL = {"db_pool_size": 20, "db_max_overflow": 30}

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from shop_common.testing.secrets import strong_secret
+
 __all__ = [
     "PRODUCT_SECRET",
     "USER_SECRET",
@@ -26,8 +28,8 @@ __all__ = [
     "Reservation",
 ]
 
-USER_SECRET = "user-internal-" + "u" * 40
-PRODUCT_SECRET = "product-internal-" + "p" * 40
+USER_SECRET = strong_secret("user-internal")
+PRODUCT_SECRET = strong_secret("product-internal")
 
 
 def _json(status: int, body: dict[str, Any]) -> httpx.Response:

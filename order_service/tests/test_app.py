@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY
 from order_service.config import Settings
 
 from .conftest import ORDER_SECRET
+from .fakes import USER_SECRET
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
@@ -78,6 +79,6 @@ def test_a_missing_product_secret_refuses_to_start_outside_development() -> None
                 "environment": "production",
                 "database_url": "postgresql+asyncpg://db/orders",
                 "secret": ORDER_SECRET,
-                "user_service_secret": "u" * 40,
+                "user_service_secret": USER_SECRET,
             }
         )

@@ -16,12 +16,13 @@ from product_service.config import Settings
 from product_service.main import create_app
 from product_service.models import Base, Product
 from shop_common.testing.plugin import ServiceSpec
+from shop_common.testing.secrets import strong_secret
 from shop_contracts.testing import FakeUserService
 from shop_contracts.user import TokenUser
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
-INTERNAL_SECRET = "product-internal-" + "k" * 40
-USER_SERVICE_SECRET = "user-internal-" + "u" * 40
+INTERNAL_SECRET = strong_secret("product-internal")
+USER_SERVICE_SECRET = strong_secret("user-internal")
 ADA = TokenUser(id=uuid.uuid4(), email="ada@example.com", name="Ada")
 BOB = TokenUser(id=uuid.uuid4(), email="bob@example.com", name="Bob")
 ADA_TOKEN = "token-of-ada"

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from product_service.config import Settings
 
-from .conftest import create_product, internal
+from .conftest import INTERNAL_SECRET, USER_SERVICE_SECRET, create_product, internal
 from .stock.helpers import reserve
 
 
@@ -86,14 +86,14 @@ def test_settings_read_the_product_prefix_and_the_user_service_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PRODUCT_SERVICE_DATABASE_URL", "postgresql+asyncpg://db/product")
-    monkeypatch.setenv("PRODUCT_SERVICE_SECRET", "p" * 40)
+    monkeypatch.setenv("PRODUCT_SERVICE_SECRET", INTERNAL_SECRET)
     monkeypatch.setenv("USER_SERVICE_URL", "http://users:8001")
-    monkeypatch.setenv("USER_SERVICE_SECRET", "u" * 40)
+    monkeypatch.setenv("USER_SERVICE_SECRET", USER_SERVICE_SECRET)
 
     settings = Settings()
 
-    assert settings.database_url == "postgresql+asyncpg://db/product"
-    assert settings.secret.get_secret_value() == "p" * 40
+    assert settings.database_url.get_secret_value() == "postgresql+asyncpg://db/product"
+    assert settings.secret.get_secret_value() == INTERNAL_SECRET
     assert settings.user_service_url == "http://users:8001"
-    assert settings.user_service_secret.get_secret_value() == "u" * 40
+    assert settings.user_service_secret.get_secret_value() == USER_SERVICE_SECRET
     assert settings.service_name == "product"

@@ -13,6 +13,7 @@ from product_service.config import Settings
 from product_service.main import create_app
 from shop_common.testing import fixtures
 from shop_common.testing.fixtures import app_client, temporary_database
+from shop_common.testing.secrets import strong_secret
 
 # user_service has no py.typed marker yet: typed only when mypy is given its sources too.
 from user_service.config import Settings as UserSettings
@@ -21,7 +22,7 @@ from user_service.main import create_app as create_user_app
 from .conftest import bearer
 
 USER_INI = Path(__file__).resolve().parents[2] / "user_service" / "alembic.ini"
-USER_SECRET = "user-internal-" + "r" * 40
+USER_SECRET = strong_secret("user-internal-real")
 PASSWORD = "Str0ng!Passw0rd"
 
 
@@ -35,7 +36,7 @@ async def user_app(redis_prefix: str) -> AsyncIterator[FastAPI]:
             redis_url=fixtures.redis_url_for_tests(),  # imported by name it would be collected
             redis_prefix=f"{redis_prefix}user:",
             secret=SecretStr(USER_SECRET),
-            jwt_secret=SecretStr("jwt-" + "z" * 60),
+            jwt_secret=SecretStr(strong_secret("user-jwt")),
             rate_limit_default="10000/minute",
             rate_limit_auth="10000/minute",
         )
@@ -104,7 +105,7 @@ async def test_a_wrong_secret_for_the_real_user_service_is_503(
     async with httpx.AsyncClient(transport=transport, base_url="http://user") as users:
         token = await register(users, "wrong-secret@example.com")
     app = create_app(
-        make_settings(user_service_secret="another-" + "s" * 40), user_transport=transport
+        make_settings(user_service_secret=strong_secret("another")), user_transport=transport
     )
 
     async with app_client(app) as products:

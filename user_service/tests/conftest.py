@@ -9,14 +9,15 @@ import pytest
 from fastapi import FastAPI
 
 from shop_common.testing.plugin import ServiceSpec
+from shop_common.testing.secrets import strong_secret
 from user_service.config import Settings
 from user_service.main import create_app
 from user_service.models import Base
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
-INTERNAL_SECRET = "internal-" + "k" * 40
-PREVIOUS_SECRET = "previous-" + "q" * 40
-JWT_SECRET = "jwt-" + "z" * 60
+INTERNAL_SECRET = strong_secret("user-internal")
+PREVIOUS_SECRET = strong_secret("user-previous")
+JWT_SECRET = strong_secret("user-jwt")
 PASSWORD = "Str0ng!Passw0rd"
 
 

@@ -65,7 +65,7 @@ class Database:
         statement_ms = round(settings.db_statement_timeout_seconds * 1000)
         idle_ms = round(settings.db_idle_in_transaction_timeout_seconds * 1000)
         self.engine: AsyncEngine = create_async_engine(
-            settings.database_url,
+            settings.database_url.get_secret_value(),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_seconds,

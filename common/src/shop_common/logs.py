@@ -25,6 +25,7 @@ __all__ = [
     "UnhandledErrorMiddleware",
     "configure_logging",
     "current_request_id",
+    "mask_url_passwords",
     "use_request_id",
 ]
 
@@ -129,6 +130,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+# `scheme://user:password@`: the password is everything from the colon after the user name
+# to the last `@` before the host (a password may itself hold `@` or `:`).
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:)[^\s/]*@")
+
+
+def mask_url_passwords(text: str) -> str:
+    """`text` with the password of every URL in it replaced by `***`: database and Redis
+    URLs carry theirs, and a library may put the URL in an error message."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", text)
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -141,13 +153,15 @@ class JsonFormatter(logging.Formatter):
             "service": self.service,
             "logger": record.name,
             "request_id": current_request_id(),
-            "message": record.getMessage(),
+            "message": mask_url_passwords(record.getMessage()),
         }
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
-            entry.update(extra)
+            entry.update(
+                {k: mask_url_passwords(v) if isinstance(v, str) else v for k, v in extra.items()}
+            )
         if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
+            entry["exc_info"] = mask_url_passwords(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 

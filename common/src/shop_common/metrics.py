@@ -35,6 +35,8 @@ __all__ = [
     "INTERNAL_CLIENT_REQUESTS",
     "RATE_LIMIT_BACKEND_ERRORS",
     "RATE_LIMIT_REJECTED",
+    "REDIS_FAIL_OPEN",
+    "REDIS_USES",
     "DomainSeries",
     "MetricsMiddleware",
     "initialise_series",
@@ -67,6 +69,12 @@ RATE_LIMIT_BACKEND_ERRORS = Counter(
     "Rate-limit checks skipped because Redis failed (request let through)",
     ["service"],
 )
+REDIS_FAIL_OPEN = Counter(
+    "redis_fail_open_total",
+    "Redis failed and the request went on without it: a rate limit or the logout denylist "
+    "skipped, or the per-account login limit kept in process",
+    ["service", "use"],
+)
 CACHE_REQUESTS = Counter("cache_requests_total", "Cache look-ups", ["service", "cache", "result"])
 INTERNAL_CLIENT_REQUESTS = Counter(
     "internal_client_requests_total",
@@ -95,6 +103,8 @@ DEPENDENCY_UP = Gauge(
     multiprocess_mode="livemostrecent",
 )
 RATE_LIMIT_BUCKETS = ("default", "auth", "login_account", "write")
+# What Redis is used for that can go on without it (`redis_fail_open_total{use}`).
+REDIS_USES = ("rate_limit", "login_account", "denylist")
 
 
 # A service's own business counter (labelled `service` first, then one more label) and the
@@ -111,6 +121,8 @@ def initialise_series(service: str, domain_series: Iterable[DomainSeries] = ()) 
     DB_POOL_MAX.labels(service)
     for bucket in RATE_LIMIT_BUCKETS:
         RATE_LIMIT_REJECTED.labels(service, bucket)
+    for use in REDIS_USES:
+        REDIS_FAIL_OPEN.labels(service, use)
     for metric, values in domain_series:
         for value in values:
             metric.labels(service, value)

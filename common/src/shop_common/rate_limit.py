@@ -2,13 +2,21 @@
 
 `limits` gives us atomic counters shared by every replica and tested window strategies;
 we add what it does not do: the client-IP rule for trusted proxies, named buckets from
-settings, `RateLimit-*` / `Retry-After` headers, and fail-open when Redis is down.
+settings, `RateLimit-*` / `Retry-After` headers, and an explicit policy when Redis fails:
+`hit` (per-IP and per-user limits) lets the request through, `consume` (the per-account
+login limit) falls back to a bounded in-process limiter. Both count it in
+`redis_fail_open_total{use}`.
+
+The client address is ours, not uvicorn's `ProxyHeadersMiddleware`: its trusted-hosts logic
+is private API (`_TrustedHosts`), it would rewrite `request.client` for the whole app (logs
+included) rather than only key the limits, and we also need IPv6 /64 buckets.
 """
 
 import ipaddress
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
@@ -24,12 +32,15 @@ from shop_common.metrics import (
     RATE_LIMIT_BUCKETS,
     RATE_LIMIT_REJECTED,
 )
+from shop_common.redis import redis_fail_open
 from shop_common.settings import ServiceSettings
 
-__all__ = ["RateLimitHeadersMiddleware", "RateLimiter", "client_ip", "rate_limit"]
+__all__ = ["LocalLimiter", "RateLimitHeadersMiddleware", "RateLimiter", "client_ip", "rate_limit"]
 
 logger = logging.getLogger(__name__)
 _STATE_KEY = "rate_limit_headers"
+# Accounts the in-process login limit remembers while Redis is down (about 100 bytes each).
+LOCAL_MAX_KEYS = 10_000
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -38,16 +49,54 @@ def _networks(values: list[str]) -> list[Network]:
 
 
 def client_ip(request: Request, trusted: list[Network]) -> str:
-    """The peer address, or the right-most untrusted `X-Forwarded-For` hop behind a proxy."""
+    """The key a client is limited under: its address, taken from `X-Forwarded-For` only
+    when the peer is a trusted proxy, and for IPv6 its /64 (one subscriber's usual share:
+    a client rotating addresses inside it stays one client)."""
     peer = request.client.host if request.client else "unknown"
-    if not trusted or not _is_trusted(peer, trusted):
-        return peer
-    forwarded = request.headers.get("x-forwarded-for", "")
-    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    if trusted and _is_trusted(peer, trusted):
+        peer = _forwarded_client(request, trusted) or peer
+    return _bucket(peer)
+
+
+def _forwarded_client(request: Request, trusted: list[Network]) -> str | None:
+    """The right-most hop not written by a trusted proxy, reading every header line.
+
+    Several `X-Forwarded-For` lines are one list in order (RFC 9110, 5.3), and a proxy may
+    append its own line: reading only the first would take the client's own, forgeable,
+    value. Hops left of the first untrusted one are whatever the client sent.
+    """
+    hops = [
+        _host(hop)
+        for line in request.headers.getlist("x-forwarded-for")
+        for hop in line.split(",")
+        if hop.strip()
+    ]
     for hop in reversed(hops):
         if not _is_trusted(hop, trusted):
             return hop
-    return hops[0] if hops else peer
+    return hops[0] if hops else None
+
+
+def _host(hop: str) -> str:
+    """`hop` without a port or IPv6 brackets (`[2001:db8::1]:443`, `192.0.2.1:80`)."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        return hop[1:].partition("]")[0]
+    if hop.count(":") == 1:
+        return hop.partition(":")[0]
+    return hop
+
+
+def _bucket(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _is_trusted(address: str, trusted: list[Network]) -> bool:
@@ -56,6 +105,34 @@ def _is_trusted(address: str, trusted: list[Network]) -> bool:
     except ValueError:
         return False
     return any(ip in net for net in trusted)
+
+
+class LocalLimiter:
+    """Fixed windows kept in this process, for at most `max_keys` keys: the per-account
+    login limit while Redis is unreachable. The least recently counted key is forgotten
+    first, so memory stays bounded whatever an attacker sends; the limit then holds per
+    process instead of across replicas."""
+
+    def __init__(self, max_keys: int = LOCAL_MAX_KEYS) -> None:
+        self.max_keys = max_keys
+        self.windows: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
+
+    def hit(self, item: RateLimitItem, bucket: str, key: str) -> int | None:
+        """Count one attempt; seconds to wait when over `item`'s limit, else None."""
+        now = time.time()
+        length = item.get_expiry()
+        started, count = self.windows.pop((bucket, key), (now, 0))
+        if now - started >= length:
+            started, count = now, 0
+        self.windows[(bucket, key)] = (started, count + 1)
+        while len(self.windows) > self.max_keys:
+            self.windows.popitem(last=False)
+        if count + 1 <= item.amount:
+            return None
+        return _seconds_until(started + length)
+
+    def clear(self, bucket: str, key: str) -> None:
+        self.windows.pop((bucket, key), None)
 
 
 class RateLimiter:
@@ -70,6 +147,7 @@ class RateLimiter:
         self.enabled = settings.rate_limit_enabled
         self.service = settings.service_name
         self.trusted = _networks(settings.trusted_proxies)
+        self.local = LocalLimiter()
         # Bucket `name` takes its limit from the setting `rate_limit_<name>`.
         self.items: dict[str, RateLimitItem] = {
             bucket: parse(getattr(settings, f"rate_limit_{bucket}"))
@@ -86,7 +164,7 @@ class RateLimiter:
             stats = await self.strategy.get_window_stats(item, bucket, key)
         except Exception as exc:  # fail open: a broken limiter must not take the API down
             RATE_LIMIT_BACKEND_ERRORS.labels(self.service).inc()
-            logger.warning("rate limiter unavailable, request let through: %s", exc)
+            redis_fail_open(self.service, "rate_limit", exc)
             return
         reset = _seconds_until(stats.reset_time)
         _remember(request, _headers(item, stats.remaining, reset))
@@ -94,7 +172,11 @@ class RateLimiter:
             raise self.refusal(bucket, reset)
 
     async def consume(self, bucket: str, key: str) -> int | None:
-        """Count one attempt atomically; seconds to wait when `bucket` is spent, else None."""
+        """Count one attempt atomically; seconds to wait when `bucket` is spent, else None.
+
+        For limits that must hold without Redis (guessing one account's password): when
+        Redis fails the attempt is counted by this process's `LocalLimiter` instead.
+        """
         if not self.enabled:
             return None
         item = self.items[bucket]
@@ -102,15 +184,17 @@ class RateLimiter:
             if await self.strategy.hit(item, bucket, key):
                 return None
             stats = await self.strategy.get_window_stats(item, bucket, key)
-        except Exception:
+        except Exception as exc:
             RATE_LIMIT_BACKEND_ERRORS.labels(self.service).inc()
-            return None
+            redis_fail_open(self.service, bucket, exc)
+            return self.local.hit(item, bucket, key)
         return _seconds_until(stats.reset_time)
 
     async def clear(self, bucket: str, key: str) -> None:
         """Forget what `key` spent of `bucket` (a successful login ends a failure streak)."""
         if not self.enabled:
             return
+        self.local.clear(bucket, key)
         try:
             await self.strategy.clear(self.items[bucket], bucket, key)
         except Exception:

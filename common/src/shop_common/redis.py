@@ -1,46 +1,83 @@
 """The Redis client every service uses, and a JSON cache on it that never fails a request.
 
-Timeouts are short (100 ms by default) and retries are off: Redis backs a rate limiter and
-caches, so a slow or dead Redis must cost speed, never availability.
+Timeouts are short (100 ms by default, for a pooled connection and for each command) and
+retries are off: Redis backs rate limits, caches and the logout denylist, so a slow or dead
+Redis must cost speed, never availability. Every use that goes on without Redis is counted
+in `redis_fail_open_total{use}` (`redis_fail_open`).
 """
 
+import hmac
 import json
 import logging
 from typing import Any
 
-from redis.asyncio import Redis
+from pydantic import SecretStr
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shop_common.metrics import CACHE_REQUESTS
+from shop_common.metrics import CACHE_REQUESTS, REDIS_FAIL_OPEN
 
-__all__ = ["JsonCache", "create_redis"]
+__all__ = ["JsonCache", "cache_signing_key", "create_redis", "redis_fail_open"]
 
 logger = logging.getLogger(__name__)
+MAX_CONNECTIONS = 200
 
 
-def create_redis(url: str, *, timeout: float = 0.1) -> "Redis":
-    return Redis.from_url(
-        url,
+def create_redis(url: str | SecretStr, *, timeout: float = 0.1) -> "Redis":
+    """A client on a blocking pool: when every connection is in use a command waits up to
+    `timeout` for one to come back instead of failing at once (redis-py's default pool
+    raises "Too many connections" immediately, which switched limits off under load)."""
+    plain = url.get_secret_value() if isinstance(url, SecretStr) else url
+    pool = BlockingConnectionPool.from_url(
+        plain,
+        max_connections=MAX_CONNECTIONS,
+        timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         decode_responses=False,
-        max_connections=200,
     )
+    return Redis.from_pool(pool)  # closing the client closes its pool
+
+
+def redis_fail_open(service: str, use: str, exc: BaseException) -> None:
+    """Record that Redis failed `use` and the request went on without it (the policy of each
+    use is in docs/architecture.md, "Caches and limits"): one counter, one warning."""
+    REDIS_FAIL_OPEN.labels(service, use).inc()
+    logger.warning("redis unavailable for %s, going on without it: %s", use, exc)
+
+
+def cache_signing_key(secret: str, purpose: str) -> bytes:
+    """A key for `JsonCache(signing_key=...)` derived from a service secret, one per
+    purpose, so the MAC key is never the secret sent in headers itself."""
+    return hmac.new(secret.encode(), f"shop cache signing: {purpose}".encode(), "sha256").digest()
 
 
 class JsonCache:
     """A read-through helper: `get` / `set` / `delete` JSON values under `prefix + key`.
 
     Errors are logged and counted as `result="error"`; callers then fall back to the source.
+    With a `signing_key` every entry is stored as `<HMAC-SHA256 of key and value>.<json>`
+    and read back only when its MAC matches: anyone who can write to Redis but does not know
+    the key cannot plant an entry (it is ignored and counted as `result="invalid"`, so the
+    caller asks the source). An unreadable entry is treated the same way.
     """
 
-    def __init__(self, redis: "Redis", *, prefix: str, name: str, service: str) -> None:
+    def __init__(
+        self,
+        redis: "Redis",
+        *,
+        prefix: str,
+        name: str,
+        service: str,
+        signing_key: bytes | None = None,
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.name = name
         self.service = service
+        self.signing_key = signing_key
 
     def key(self, key: str) -> str:
         return f"{self.prefix}{self.name}:{key}"
@@ -52,14 +89,18 @@ class JsonCache:
             self._count("error")
             logger.warning("cache %s get failed: %s", self.name, exc)
             return None
-        self._count("hit" if raw is not None else "miss")
-        return None if raw is None else json.loads(raw)
+        if raw is None:
+            self._count("miss")
+            return None
+        value = self._decode(key, raw.encode() if isinstance(raw, str) else raw)
+        self._count("invalid" if value is None else "hit")
+        return value
 
     async def set(self, key: str, value: Any, *, ttl_seconds: int) -> None:
         if ttl_seconds <= 0:
             return
         try:
-            await self.redis.set(self.key(key), json.dumps(value, default=str), ex=ttl_seconds)
+            await self.redis.set(self.key(key), self._encode(key, value), ex=ttl_seconds)
         except Exception as exc:
             logger.warning("cache %s set failed: %s", self.name, exc)
 
@@ -71,6 +112,29 @@ class JsonCache:
             logger.warning("cache %s delete failed: %s", self.name, exc)
             return False
         return True
+
+    def _mac(self, key: str, body: bytes) -> bytes:
+        assert self.signing_key is not None  # noqa: S101 - only called when signing
+        message = self.key(key).encode() + b"\n" + body
+        return hmac.new(self.signing_key, message, "sha256").hexdigest().encode()
+
+    def _encode(self, key: str, value: Any) -> bytes:
+        body = json.dumps(value, default=str).encode()
+        return body if self.signing_key is None else self._mac(key, body) + b"." + body
+
+    def _decode(self, key: str, raw: bytes) -> Any | None:
+        """The stored value, or None when its MAC does not match or it is unreadable."""
+        body = raw
+        if self.signing_key is not None:
+            mac, _, body = raw.partition(b".")
+            if not hmac.compare_digest(mac, self._mac(key, body)):
+                logger.warning("cache %s: an entry with a bad signature was ignored", self.name)
+                return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            logger.warning("cache %s: an unreadable entry was ignored", self.name)
+            return None
 
     def _count(self, result: str) -> None:
         CACHE_REQUESTS.labels(self.service, self.name, result).inc()

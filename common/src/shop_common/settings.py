@@ -5,17 +5,21 @@ Fields that are the same in every service (rate limits, CORS, environment) are r
 unprefixed variables so one `.env` serves the whole system.
 """
 
+import ipaddress
 import os
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ServiceSettings", "is_placeholder_secret", "shared"]
+__all__ = ["ServiceSettings", "is_placeholder_secret", "secret_weakness", "shared"]
 
 Environment = Literal["development", "test", "production"]
 _PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "placeholder", "your-secret")
 MIN_SECRET_LENGTH = 32
+# "k" * 40 is long enough but guessable; a random value of 32 characters from any usual
+# alphabet (hex, base64) has far more distinct characters than this.
+MIN_DISTINCT_CHARACTERS = 16
 
 
 def shared(name: str, default: Any, **kwargs: Any) -> Any:
@@ -24,8 +28,21 @@ def shared(name: str, default: Any, **kwargs: Any) -> Any:
 
 
 def is_placeholder_secret(value: str) -> bool:
+    return secret_weakness(value) is not None
+
+
+def secret_weakness(value: str) -> str | None:
+    """Why `value` cannot serve as a secret outside development, or None when it can."""
     lowered = value.lower()
-    return len(value) < MIN_SECRET_LENGTH or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+    if not value:
+        return "is missing"
+    if any(marker in lowered for marker in _PLACEHOLDER_MARKERS):
+        return "is a placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    if len(set(value)) < MIN_DISTINCT_CHARACTERS:
+        return f"has fewer than {MIN_DISTINCT_CHARACTERS} distinct characters"
+    return None
 
 
 def _split_csv(value: Any) -> Any:
@@ -47,8 +64,9 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     environment: Environment = shared("ENVIRONMENT", "production")
     log_level: str = shared("LOG_LEVEL", "INFO")
-    database_url: str = ""
-    redis_url: str = ""
+    # URLs carry passwords: SecretStr keeps them out of reprs, dumps and error messages.
+    database_url: SecretStr = SecretStr("")
+    redis_url: SecretStr = SecretStr("")
     redis_prefix: str = ""
     secret: SecretStr = SecretStr("")
     secret_previous: SecretStr = SecretStr("")
@@ -66,6 +84,8 @@ class ServiceSettings(BaseSettings):
         "DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 10.0, gt=0
     )
     redis_timeout_seconds: float = 0.1
+    # Set: internal routes and /metrics answer only on this port (shop_common.listeners).
+    internal_port: int | None = shared("INTERNAL_PORT", None, ge=1, le=65535)
 
     cors_origins: CsvList = shared(
         "CORS_ORIGINS", ["http://localhost:3000", "http://localhost:5173"]
@@ -82,27 +102,57 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _fill_shared_urls(self) -> "ServiceSettings":
         # A per-service URL wins; a bare DATABASE_URL / REDIS_URL serves a single-service run.
-        if not self.database_url:
-            self.database_url = os.environ.get("DATABASE_URL", "")
-        if not self.redis_url:
-            self.redis_url = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+        if not self.database_url.get_secret_value():
+            self.database_url = SecretStr(os.environ.get("DATABASE_URL", ""))
+        if not self.redis_url.get_secret_value():
+            self.redis_url = SecretStr(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
         if not self.redis_prefix:
             self.redis_prefix = f"{self.service_name}:"
-        if not self.database_url:
+        if not self.database_url.get_secret_value():
             raise ValueError(f"{self.service_name}: a database URL is required")
         return self
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> "ServiceSettings":
+        """Outside development every secret this service knows (its own, the previous one
+        during a rotation, the JWT key, those of the services it calls) must be strong, and
+        no two may be equal: one leaked value must not open a second door."""
         if self.environment == "development":
             return self
+        seen: dict[str, str] = {}
         for name in self.secret_fields():
-            value: SecretStr = getattr(self, name)
-            optional = name.endswith("_previous") and not value.get_secret_value()
-            if not optional and is_placeholder_secret(value.get_secret_value()):
+            value = getattr(self, name).get_secret_value()
+            if name.endswith("_previous") and not value:
+                continue  # no rotation under way
+            weakness = secret_weakness(value)
+            if weakness is not None:
                 raise ValueError(
-                    f"{name} is missing or a placeholder; set a random value of at least "
-                    f"{MIN_SECRET_LENGTH} characters (ENVIRONMENT={self.environment})"
+                    f"{name} {weakness}; set a random value of at least {MIN_SECRET_LENGTH} "
+                    f"characters (ENVIRONMENT={self.environment})"
+                )
+            if value in seen:
+                raise ValueError(
+                    f"{name} equals {seen[value]}; every secret must be its own random value "
+                    f"(ENVIRONMENT={self.environment})"
+                )
+            seen[value] = name
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_trusting_everyone(self) -> "ServiceSettings":
+        """A proxy entry is an IP or a network; `0.0.0.0/0` or `::/0` would let any client
+        pick its own address in `X-Forwarded-For` and so escape every per-IP limit."""
+        for entry in self.trusted_proxies:
+            try:
+                network = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from None
+            if network.prefixlen == 0 and self.environment != "development":
+                raise ValueError(
+                    f"TRUSTED_PROXIES must not trust every address ({entry}) "
+                    f"(ENVIRONMENT={self.environment}); list the proxies' own addresses"
                 )
         return self
 

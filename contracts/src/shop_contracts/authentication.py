@@ -55,6 +55,7 @@ def user_client_hook(
             redis=app.state.redis,
             prefix=settings.redis_prefix,
             service=settings.service_name,
+            cache_secret=settings.secret.get_secret_value(),
             timeout=settings.internal_timeout_seconds,
             retries=USER_CALL_ATTEMPTS - 1,
             transport=transport,

@@ -4,6 +4,11 @@
 bad token or a deleted user, 403 for a bad secret (docs/api.md). `UserServiceClient` is how
 the product and order services call it, caching each answer in their Redis under a hash of
 the token (never the token itself) for at most 30 s and never past the token's expiry.
+
+A cached answer authenticates a request, so Redis is not trusted with it: every entry is
+signed with a key derived from the calling service's own secret (`JsonCache` with a
+`signing_key`). An entry planted or altered by someone with Redis access but without that
+secret is ignored (`cache_requests_total{result="invalid"}`) and the user service is asked.
 """
 
 import base64
@@ -13,12 +18,12 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
 
 from shop_common.clients import ServiceClient
 from shop_common.errors import Unauthorized
-from shop_common.redis import JsonCache
+from shop_common.redis import JsonCache, cache_signing_key
 from shop_common.schemas import InputModel
 
 __all__ = [
@@ -49,17 +54,36 @@ class UserServiceClient(ServiceClient):
     target = "user"
 
     def __init__(
-        self, base_url: str, secret: str, *, redis: Redis, prefix: str, service: str, **kwargs: Any
+        self,
+        base_url: str,
+        secret: str,
+        *,
+        redis: Redis,
+        prefix: str,
+        service: str,
+        cache_secret: str,
+        **kwargs: Any,
     ) -> None:
+        """`secret` is the user service's (sent on every call); `cache_secret` is the calling
+        service's own, the key the cached resolutions are signed with."""
         super().__init__(base_url, secret, service=service, **kwargs)
-        self.cache = JsonCache(redis, prefix=prefix, name="token", service=service)
+        self.cache = JsonCache(
+            redis,
+            prefix=prefix,
+            name="token",
+            service=service,
+            signing_key=cache_signing_key(cache_secret, "token"),
+        )
 
     async def resolve_token(self, token: str) -> TokenUser:
         """The token's user; 401 when the user service refuses the token, 503 when it fails."""
         key = hashlib.sha256(token.encode()).hexdigest()
         cached = await self.cache.get(key)
         if cached is not None:
-            return TokenUser.model_validate(cached)
+            try:
+                return TokenUser.model_validate(cached)
+            except ValidationError:  # signed by us but of another shape: ask again
+                pass
         body = TokenResolveRequest(token=token).model_dump()
         response = await self.post("resolve_token", TOKEN_PATH, body, idempotent=True)
         if response.status_code in (401, 422):

@@ -31,6 +31,7 @@ from shop_common.testing.fixtures import (
     truncate_tables,
     unique_prefix,
 )
+from shop_common.testing.secrets import strong_secret
 from user_service.config import Settings as UserSettings
 from user_service.main import create_app as create_user_app
 from user_service.models import Base as UserBase
@@ -94,7 +95,7 @@ def _user_app(side: Neighbour) -> FastAPI:
             "redis_url": redis_url_for_tests(),
             "redis_prefix": side.prefix,
             "secret": USER_SECRET,
-            "jwt_secret": "jwt-" + "z" * 60,
+            "jwt_secret": strong_secret("user-jwt"),
             **NO_LIMITS,
             **USER_POOL,
         }
