@@ -1,10 +1,13 @@
-"""Checks of docker-compose.yml and .env.example.
+"""Checks of docker-compose.yml and .env.example (and of a real .env, when there is one).
 
 - the file renders (`docker compose config`) with the settings of .env.example, in an
   environment of its own, and refuses to render when any required `${VAR:?...}` is missing;
 - .env.example defines every variable the compose file uses, secrets only as change-me-...
-  placeholders, and .env is not tracked;
-- services, health conditions, secrets, ports, builds and volumes are wired as intended.
+  placeholders, and .env is not tracked; a .env that exists holds no placeholder and no
+  secret shorter than 32 characters;
+- the rules of tools.compose_rules (wiring, exact image tags, database roles, Redis ACL
+  users, ports, Prometheus targets, the placeholder guard), and a self-test that breaks a
+  copy of the file in known ways and expects each break to be refused.
 """
 
 from __future__ import annotations
@@ -20,35 +23,17 @@ from typing import Any
 import yaml
 from dotenv import dotenv_values
 
+from tools.compose_rules import dotenv_problems, rule_groups, self_test_problems
 from tools.external import apt_install, in_ci, run, which
 from tools.report import Report
-from tools.workspace import ROOT, services, tracked_files
+from tools.workspace import ROOT, tracked_files
 
 __all__ = ["Build", "app_builds", "check_compose", "compose_command", "load_compose"]
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-
-# Which services each one calls (it is given their secrets and waits for them).
-UPSTREAM = {"user": (), "product": ("user",), "order": ("user", "product")}
-MONITORING = ("prometheus", "alertmanager", "grafana")
-MOUNTS = {
-    "prometheus": ["./monitoring/prometheus:/etc/prometheus"],
-    "alertmanager": [
-        "./monitoring/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml"
-    ],
-    "grafana": [
-        "./monitoring/grafana/provisioning:/etc/grafana/provisioning",
-        "./monitoring/grafana/dashboards:/var/lib/grafana/dashboards",
-    ],
-}
-NAMED_VOLUMES = (
-    "user-db-data",
-    "product-db-data",
-    "order-db-data",
-    "prometheus-data",
-    "grafana-data",
-)
+DOTENV = ROOT / ".env"
+PROMETHEUS_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.yml"
 
 # Compose interpolation: $$ (a literal $), ${VAR}, ${VAR:-default}, ${VAR:?error}, $VAR.
 INTERPOLATION = re.compile(
@@ -185,98 +170,21 @@ def check_env_example(report: Report, doc: Doc) -> None:
         report.fail(".env is tracked by git")
 
 
-def _required_from_env(value: Any, var: str) -> bool:
-    return str(value or "").startswith("${" + var + ":?")
+def check_dotenv(report: Report) -> None:
+    """A real .env (never committed) must not start the stack with placeholder secrets."""
+    if not DOTENV.exists():
+        report.info("no .env here: nothing to check (run_services.sh --docker writes one)")
+        return
+    report.check(
+        ".env: no secret is a change-me placeholder or shorter than 32 characters",
+        dotenv_problems(dotenv_values(DOTENV)),
+    )
 
 
-def _app_problems(name: str, svc: Doc, short: str, port: int) -> Iterator[str]:
-    env = svc.get("environment") or {}
-    prefix = f"{short.upper()}_SERVICE_"
-    if env.get("ENVIRONMENT") != "production":
-        yield f"{name}: ENVIRONMENT must be production"
-    database_url = str(env.get(prefix + "DATABASE_URL", ""))
-    if not database_url.startswith("postgresql+asyncpg://") or (
-        f"@{short}-db:5432/{short}_db" not in database_url
-    ):
-        yield f"{name}: {prefix}DATABASE_URL must be postgresql+asyncpg://...@{short}-db:5432/{short}_db"
-    if env.get(prefix + "REDIS_URL") != f"redis://{short}-redis:6379/0":
-        yield f"{name}: {prefix}REDIS_URL must point at {short}-redis"
-    for secret in [f"{s.upper()}_SERVICE_SECRET" for s in (short, *UPSTREAM[short])]:
-        if not _required_from_env(env.get(secret), secret):
-            yield f"{name}: {secret} must come from .env as ${{{secret}:?...}}"
-    if short == "user" and ":?" not in str(env.get("USER_SERVICE_JWT_SECRET", "")):
-        yield f"{name}: USER_SERVICE_JWT_SECRET must be required from .env"
-    for other in services():
-        url = f"http://{other.compose_name}:{other.port}"
-        if env.get(f"{other.name.upper()}_SERVICE_URL") != url:
-            yield f"{name}: {other.name.upper()}_SERVICE_URL must be {url}"
-    deps = svc.get("depends_on") or {}
-    if not isinstance(deps, dict):
-        yield f"{name}: depends_on must use the long form with conditions"
-        deps = {}
-    for dep in [f"{short}-db", f"{short}-redis", *(f"{u}-service" for u in UPSTREAM[short])]:
-        if (deps.get(dep) or {}).get("condition") != "service_healthy":
-            yield f"{name}: must wait for {dep} to be service_healthy"
-    if f"{port}:{port}" not in [str(p) for p in svc.get("ports") or []]:
-        yield f"{name}: port {port} must be published as {port}:{port}"
-    if svc.get("restart") != "unless-stopped":
-        yield f"{name}: restart must be unless-stopped"
-
-
-def _store_problems(services_: Doc, short: str) -> Iterator[str]:
-    db = services_.get(f"{short}-db") or {}
-    if not str(db.get("image", "")).startswith("postgres:16"):
-        yield f"{short}-db: image must be postgres:16*"
-    if "pg_isready" not in str((db.get("healthcheck") or {}).get("test")):
-        yield f"{short}-db: healthcheck must use pg_isready"
-    if ":?" not in str((db.get("environment") or {}).get("POSTGRES_PASSWORD", "")):
-        yield f"{short}-db: POSTGRES_PASSWORD must be required from .env"
-    if not any(str(v).endswith(":/var/lib/postgresql/data") for v in db.get("volumes") or []):
-        yield f"{short}-db: needs a volume on /var/lib/postgresql/data"
-    redis = services_.get(f"{short}-redis") or {}
-    if not str(redis.get("image", "")).startswith("redis:7"):
-        yield f"{short}-redis: image must be redis:7*"
-    if "ping" not in str((redis.get("healthcheck") or {}).get("test")):
-        yield f"{short}-redis: healthcheck must be redis-cli ping"
-    for store, svc in ((f"{short}-db", db), (f"{short}-redis", redis)):
-        if "ports" in svc:
-            yield f"{store}: must not publish ports"
-
-
-def _monitoring_problems(doc: Doc) -> Iterator[str]:
-    services_ = doc.get("services") or {}
-    for name, wanted in MOUNTS.items():
-        volumes = [str(v) for v in (services_.get(name) or {}).get("volumes") or []]
-        for mount in wanted:
-            if not any(v.startswith(mount) for v in volumes):
-                yield f"{name}: missing mount {mount}"
-    grafana = services_.get("grafana") or {}
-    if ":?" not in str((grafana.get("environment") or {}).get("GF_SECURITY_ADMIN_PASSWORD", "")):
-        yield "grafana: admin password must be required from .env"
-    if "${GRAFANA_PORT:-3030}:3000" not in [str(p) for p in grafana.get("ports") or []]:
-        yield "grafana: port must be ${GRAFANA_PORT:-3030}:3000"
-    named = set(doc.get("volumes") or {})
-    for volume in NAMED_VOLUMES:
-        if volume not in named:
-            yield f"named volume {volume} missing"
-
-
-def structure_problems(doc: Doc) -> list[str]:
-    services_ = doc.get("services") or {}
-    expected = {s.compose_name for s in services()} | set(MONITORING)
-    expected |= {f"{s.name}-{kind}" for s in services() for kind in ("db", "redis")}
-    problems: list[str] = []
-    if set(services_) != expected:
-        problems.append(
-            f"services differ: missing {sorted(expected - set(services_))}, "
-            f"unexpected {sorted(set(services_) - expected)}"
-        )
-    for s in services():
-        svc = services_.get(s.compose_name) or {}
-        problems += _app_problems(s.compose_name, svc, s.name, s.port)
-        problems += _store_problems(services_, s.name)
-    problems += _monitoring_problems(doc)
-    return problems
+def _load_scrape_config() -> Doc:
+    with PROMETHEUS_CONFIG.open(encoding="utf-8") as fh:
+        scrape: Doc = yaml.safe_load(fh)
+    return scrape
 
 
 def check_compose(report: Report) -> Doc:
@@ -294,13 +202,14 @@ def check_compose(report: Report) -> Doc:
     report.section(".env.example")
     check_env_example(report, doc)
 
+    check_dotenv(report)
+
     report.section("compose structure")
+    scrape = _load_scrape_config()
+    for title, problems in rule_groups(doc, scrape).items():
+        report.check(title, problems)
     report.check(
-        "services, health conditions, secrets, URLs, ports and volumes are wired as intended",
-        structure_problems(doc),
+        "self-test: each known-bad variant of the compose file is refused",
+        self_test_problems(doc, scrape),
     )
-    for mounts in MOUNTS.values():
-        for source in (mount.split(":")[0] for mount in mounts):
-            if not (ROOT / source).exists():
-                report.warn(f"{source}, mounted by docker-compose.yml, does not exist")
     return doc

@@ -28,8 +28,10 @@ from tools.workspace import ROOT, Service, services, tracked_files, workspace_me
 __all__ = ["agreement_problems", "build_args", "service_problems", "uv_version"]
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
-PYTHON_IMAGE = re.compile(r"python:3\.11\.\d+-slim-[a-z]+")
-UV_FROM = re.compile(r"--from=ghcr\.io/astral-sh/uv:(\d+\.\d+\.\d+)")
+# Exact versions; a release may add the digest (docs/decisions.md, "Containers").
+DIGEST = r"(?:@sha256:[0-9a-f]{64})?"
+PYTHON_IMAGE = re.compile(r"python:3\.11\.\d+-slim-[a-z]+" + DIGEST)
+UV_FROM = re.compile(r"--from=ghcr\.io/astral-sh/uv:(\d+\.\d+\.\d+)" + DIGEST)
 UV_CACHE_MOUNT = "--mount=type=cache,target=/root/.cache/uv"
 
 
