@@ -3,8 +3,13 @@
     python -m tools.check_containers        (scripts/check_containers.sh runs it)
 
 - docker-compose.yml renders with .env.example and refuses to without any required
-  secret; .env.example defines every variable compose uses (tools.compose);
-- compose wires services, health checks, secrets, URLs, ports and volumes as intended;
+  secret; .env.example defines every variable compose uses; a real .env holds no
+  placeholder (tools.compose);
+- compose wires services, health checks, secrets, URLs and volumes as intended; images
+  are pinned exactly; each service uses its own PostgreSQL role and Redis ACL user;
+  internal ports stay unpublished; the monitoring UIs bind to MONITORING_BIND_ADDRESS;
+  databases and Grafana refuse placeholder passwords; a self-test breaks a copy of the
+  file in known ways and expects each break refused (tools.compose_rules);
 - the one Dockerfile, rendered for each service with its build arguments, follows the
   image rules, and compose, CI and .dockerignore agree with it (tools.image_rules);
 - hadolint, actionlint and shellcheck, and no shell script embeds another language
