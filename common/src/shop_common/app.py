@@ -1,10 +1,11 @@
 """The app factory every service is built with.
 
-It wires, in request order: security headers -> request id -> metrics -> CORS ->
-rate-limit headers -> routes;
-the error handlers; the ops routes; and a lifespan that creates the database engine, the
-Redis client and the rate limiter once, runs the service's own start-up hooks, and closes
-everything at shutdown.
+It wires, in request order: security headers -> request id -> metrics -> listener split
+(only with an internal port) -> CORS -> rate-limit headers -> routes;
+the error handlers; the ops routes; the public and internal OpenAPI documents; and a
+lifespan that creates the database engine, the Redis client, the rate limiter and the
+readiness checks once, runs the service's own start-up hooks, and closes everything at
+shutdown.
 """
 
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -24,9 +25,11 @@ from swagger_ui_bundle import swagger_ui_path
 from shop_common.db import Database
 from shop_common.errors import error_response, install_error_handlers
 from shop_common.headers import SecurityHeadersMiddleware
-from shop_common.health import ops_router
+from shop_common.health import Readiness, ops_router
+from shop_common.listeners import ListenerSplitMiddleware
 from shop_common.logs import RequestIdMiddleware, UnhandledErrorMiddleware, configure_logging
 from shop_common.metrics import DomainSeries, MetricsMiddleware, initialise_series
+from shop_common.openapi import ServiceApp, serve_internal_schema
 from shop_common.rate_limit import RateLimiter, RateLimitHeadersMiddleware
 from shop_common.redis import create_redis
 from shop_common.security import INTERNAL_PREFIX
@@ -149,6 +152,7 @@ def _lifespan(
         app.state.db = Database(settings)
         app.state.redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
         app.state.limiter = RateLimiter(app.state.redis, settings)
+        app.state.readiness = Readiness.of(app)
         try:
             async with AsyncExitStack() as stack:
                 for hook in startup_hooks:
@@ -162,9 +166,9 @@ def _lifespan(
 
 
 def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
-    """Request order: security headers -> request id -> metrics -> CORS -> unhandled errors
-    -> rate-limit headers -> body limit. Starlette runs the last-added middleware first,
-    hence the reverse order."""
+    """Request order: security headers -> request id -> metrics -> listener split -> CORS
+    -> unhandled errors -> rate-limit headers -> body limit. Starlette runs the last-added
+    middleware first, hence the reverse order."""
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
@@ -177,6 +181,8 @@ def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
         allow_credentials=False,
         max_age=600,
     )
+    if settings.internal_port is not None:
+        app.add_middleware(ListenerSplitMiddleware, internal_port=settings.internal_port)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
@@ -190,9 +196,9 @@ def create_service_app(
     routers: Sequence[APIRouter],
     startup_hooks: Sequence[StartupHook] = (),
     domain_series: Sequence[DomainSeries] = (),
-) -> FastAPI:
+) -> ServiceApp:
     configure_logging(settings.service_name, settings.log_level)
-    app = FastAPI(
+    app = ServiceApp(
         title=title,
         description=description,
         version="1.0.0",
@@ -205,6 +211,7 @@ def create_service_app(
     install_error_handlers(app)
     app.include_router(ops_router)
     _serve_docs(app)
+    serve_internal_schema(app)
     for router in routers:
         app.include_router(router)
     _add_middleware(app, settings)

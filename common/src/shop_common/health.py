@@ -1,21 +1,33 @@
-"""Liveness, readiness and metrics routes, mounted by the app factory on every service."""
+"""Liveness, readiness and metrics routes, mounted by the app factory on every service.
+
+`/ready` is not rate-limited (orchestrators' probes and the contract need it), so a flood
+of it must not become a flood of database and Redis checks: each process checks at most
+about once a second (`Readiness`), and callers that arrive while a check runs share it.
+"""
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from shop_common.metrics import DB_POOL_IN_USE, DB_POOL_MAX, DEPENDENCY_UP, metrics_response
 from shop_common.routing import ShopRouter
 
-__all__ = ["ops_router"]
+__all__ = ["Readiness", "ops_router"]
 
 logger = logging.getLogger(__name__)
 READY_TIMEOUT_SECONDS = 2.0
+# How long a result is reused: a success about a second; a failure only briefly, so a
+# recovered dependency is seen at once, yet a flood during an outage stays one check.
+READY_OK_TTL_SECONDS = 1.0
+READY_FAILED_TTL_SECONDS = 0.25
 ops_router = ShopRouter(tags=["ops"])
+Checks = dict[str, str]
 
 
 @ops_router.get("/health-check/", summary="Liveness: the process answers")
@@ -23,7 +35,7 @@ async def health_check() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _check(name: str, probe: Any) -> str:
+async def _check(name: str, probe: Awaitable[Any]) -> str:
     try:
         await asyncio.wait_for(probe, READY_TIMEOUT_SECONDS)
     except Exception as exc:
@@ -32,27 +44,75 @@ async def _check(name: str, probe: Any) -> str:
     return "ok"
 
 
-async def _ping_database(request: Request) -> None:
-    async with request.app.state.db.engine.connect() as conn:
+async def _ping_database(app: FastAPI) -> None:
+    async with app.state.db.engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
 
 
-async def _dependency_checks(request: Request) -> dict[str, str]:
+async def _dependency_checks(app: FastAPI) -> Checks:
     """Ping the database and Redis and publish the outcome as `dependency_up`."""
-    service = request.app.state.settings.service_name
+    service = app.state.settings.service_name
     checks = {
-        "database": await _check("database", _ping_database(request)),
-        "redis": await _check("redis", request.app.state.redis.ping()),
+        "database": await _check("database", _ping_database(app)),
+        "redis": await _check("redis", app.state.redis.ping()),
     }
     for name, result in checks.items():
         DEPENDENCY_UP.labels(service, name).set(1 if result == "ok" else 0)
     return checks
 
 
+def _all_ok(checks: Checks) -> bool:
+    return all(result == "ok" for result in checks.values())
+
+
+class Readiness:
+    """The dependency checks of one process, reused for a short while: a success for
+    `ok_ttl` seconds, a failure for `failed_ttl`. Callers arriving while a check runs
+    await that same check, so at most one is in flight."""
+
+    def __init__(
+        self,
+        check: Callable[[], Awaitable[Checks]],
+        *,
+        ok_ttl: float = READY_OK_TTL_SECONDS,
+        failed_ttl: float = READY_FAILED_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._ttls = (ok_ttl, failed_ttl)
+        self._clock = clock
+        self._result: Checks | None = None
+        self._expires = 0.0
+        self._running: asyncio.Task[Checks] | None = None
+
+    @classmethod
+    def of(cls, app: FastAPI) -> "Readiness":
+        """The checks of `app`'s database and Redis."""
+        return cls(lambda: _dependency_checks(app))
+
+    async def checks(self) -> Checks:
+        if self._result is not None and self._clock() < self._expires:
+            return self._result
+        if self._running is None:
+            self._running = asyncio.create_task(self._refresh())
+        # Shielded: a caller that goes away must not cancel the check the others await.
+        return await asyncio.shield(self._running)
+
+    async def _refresh(self) -> Checks:
+        try:
+            result = await self._check()
+        finally:
+            self._running = None
+        ok_ttl, failed_ttl = self._ttls
+        self._result = result
+        self._expires = self._clock() + (ok_ttl if _all_ok(result) else failed_ttl)
+        return result
+
+
 @ops_router.get("/ready/", summary="Readiness: database and Redis answer")
 async def ready(request: Request) -> JSONResponse:
-    checks = await _dependency_checks(request)
-    if all(result == "ok" for result in checks.values()):
+    checks = await request.app.state.readiness.checks()
+    if _all_ok(checks):
         return JSONResponse({"status": "ready", "checks": checks})
     return JSONResponse(
         {
@@ -71,5 +131,5 @@ async def metrics(request: Request) -> Any:
     service = request.app.state.settings.service_name
     DB_POOL_IN_USE.labels(service).set(db.checked_out())
     DB_POOL_MAX.labels(service).set(db.pool_max)
-    await _dependency_checks(request)  # so a scrape alone keeps `dependency_up` current
+    await request.app.state.readiness.checks()  # a scrape alone keeps `dependency_up` current
     return metrics_response(request)

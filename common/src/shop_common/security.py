@@ -8,7 +8,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from shop_common.errors import Forbidden, Unauthorized
 
@@ -18,6 +18,8 @@ __all__ = [
     "BearerTokenDep",
     "InternalSecretDep",
     "bearer_scheme",
+    "check_internal_secret",
+    "internal_secret_scheme",
     "require_internal_secret",
     "secret_matches",
 ]
@@ -27,6 +29,13 @@ INTERNAL_PREFIX = "/internal/"
 INTERNAL_SECRET_HEADER = "X-Internal-Secret"  # noqa: S105 - a header name, not a secret
 # auto_error=False: we raise our own 401 in the error envelope.
 bearer_scheme = HTTPBearer(auto_error=False, description="Access token from /api/v1/login/")
+# Declared so the internal schema (/internal/openapi.json) documents the header.
+internal_secret_scheme = APIKeyHeader(
+    name=INTERNAL_SECRET_HEADER,
+    scheme_name="InternalSecret",
+    auto_error=False,
+    description="The called service's own secret (or, during a rotation, its previous one)",
+)
 
 
 def secret_matches(presented: str, accepted: list[str]) -> bool:
@@ -37,11 +46,17 @@ def secret_matches(presented: str, accepted: list[str]) -> bool:
     return matched
 
 
-async def require_internal_secret(request: Request) -> None:
-    presented = request.headers.get(INTERNAL_SECRET_HEADER, "")
+def check_internal_secret(request: Request, presented: str | None) -> None:
+    """403 unless `presented` is one of the app's accepted internal secrets."""
     accepted = request.app.state.settings.accepted_secrets()
     if not presented or not secret_matches(presented, accepted):
         raise Forbidden("Missing or invalid internal secret", code="invalid_internal_secret")
+
+
+async def require_internal_secret(
+    request: Request, presented: Annotated[str | None, Depends(internal_secret_scheme)]
+) -> None:
+    check_internal_secret(request, presented)
 
 
 async def bearer_token(
