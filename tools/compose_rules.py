@@ -172,8 +172,9 @@ def _database_problems(services_: Doc, short: str) -> Iterator[str]:
         yield f"{name}: must mount {APP_ROLE_SQL} into {INITDB}"
     if not any(v.endswith(":/var/lib/postgresql/data") for v in volumes):
         yield f"{name}: needs a volume on /var/lib/postgresql/data"
-    if "pg_isready" not in str((db.get("healthcheck") or {}).get("test")):
-        yield f"{name}: healthcheck must use pg_isready"
+    test = str((db.get("healthcheck") or {}).get("test"))
+    if "pg_isready" not in test or "psql" not in test or "APP_DB_ROLE" not in test:
+        yield f"{name}: healthcheck must use pg_isready, then log in with psql as APP_DB_ROLE"
     for other, svc in services_.items():
         if other != name and f"{up}_DB_SUPERUSER_PASSWORD" in str(svc):
             yield f"{other}: must not be given {up}_DB_SUPERUSER_PASSWORD (only {name})"
