@@ -24,14 +24,16 @@ logger = logging.getLogger(__name__)
 MAX_CONNECTIONS = 200
 
 
-def create_redis(url: str | SecretStr, *, timeout: float = 0.1) -> "Redis":
+def create_redis(
+    url: str | SecretStr, *, timeout: float = 0.1, max_connections: int = MAX_CONNECTIONS
+) -> "Redis":
     """A client on a blocking pool: when every connection is in use a command waits up to
     `timeout` for one to come back instead of failing at once (redis-py's default pool
     raises "Too many connections" immediately, which switched limits off under load)."""
     plain = url.get_secret_value() if isinstance(url, SecretStr) else url
     pool = BlockingConnectionPool.from_url(
         plain,
-        max_connections=MAX_CONNECTIONS,
+        max_connections=max_connections,
         timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
