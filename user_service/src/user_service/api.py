@@ -102,9 +102,9 @@ async def delete_profile(auth: CurrentAuthDep, session: SessionDep) -> MessageRe
     "/change-password/", responses=error_responses({**UNAUTHORIZED, 400: "Old password is wrong"})
 )
 async def change_password(
-    body: ChangePasswordRequest, auth: CurrentAuthDep, session: SessionDep
+    body: ChangePasswordRequest, auth: CurrentAuthDep, session: SessionDep, limiter: LimiterDep
 ) -> MessageResponse:
-    await service.change_password(session, user=auth.user, data=body)
+    await service.change_password(session, limiter, user=auth.user, data=body)
     return MessageResponse(message="Password changed successfully")
 
 

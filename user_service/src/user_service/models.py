@@ -22,7 +22,11 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     password_hash: Mapped[str] = mapped_column(String(255))
-    # Access tokens issued before this instant (a password change) are refused.
+    # Bumped by every password change. Each token carries the generation it was issued in
+    # (claim `gen`); one from an earlier generation is refused. A counter, not a time: no
+    # clock resolution or skew between replicas can let a token from before a change through.
+    token_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the last password change ended every session (a record; checks use the generation).
     tokens_valid_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     modified_at: Mapped[datetime] = mapped_column(

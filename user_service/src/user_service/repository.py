@@ -15,6 +15,7 @@ __all__ = [
     "get_refresh_token_for_update",
     "get_user",
     "get_user_by_email",
+    "lock_user",
     "revoke_refresh_family",
     "revoke_user_refresh_tokens",
 ]
@@ -26,6 +27,26 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     result = await session.execute(select(User).where(User.email == email))
+    return result.scalar_one_or_none()
+
+
+async def lock_user(
+    session: AsyncSession, user_id: uuid.UUID, *, shared: bool = False
+) -> User | None:
+    """Read the user's row afresh and lock it until the transaction ends; None once deleted.
+
+    Every write of the user service that a password change or an account deletion must not
+    interleave with takes this lock before any other row of the user (their refresh tokens),
+    so they queue instead of deadlocking. `shared` (FOR SHARE) is enough for a session being
+    issued: sessions of one user do not wait for each other, a change or deletion waits for
+    them all.
+    """
+    result = await session.execute(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(read=shared)
+        .execution_options(populate_existing=True)
+    )
     return result.scalar_one_or_none()
 
 

@@ -1,5 +1,13 @@
 """Business rules of the user service. Raises `AppError`s; flushes, and commits only through
-`shop_common.db.commit_early` (login before its hash, a refresh replay before its 401)."""
+`shop_common.db.commit_early` (login and change-password before their hashes, a refresh
+replay before its 401).
+
+Sessions and password changes: every token carries its user's `token_generation` (`gen`),
+which a password change bumps, so tokens from before a change are refused by generation,
+never by comparing clocks. Writes that must not interleave with a password change or an
+account deletion lock the user's row (`repository.lock_user`) before any token row, after
+their hash, never across it.
+"""
 
 import uuid
 from dataclasses import dataclass
@@ -35,7 +43,10 @@ __all__ = [
     "update_profile",
 ]
 
+
 INVALID_CREDENTIALS = "Invalid email or password"
+# Password guesses per account, at login and at change-password: RATE_LIMIT_LOGIN_ACCOUNT.
+ACCOUNT_BUCKET = "login_account"
 
 
 @dataclass(frozen=True)
@@ -54,15 +65,34 @@ def _check_password_rules(password: str, email: str, field: str) -> None:
         raise ValidationFailed(details=[{"loc": ["body", field], "msg": p} for p in problems])
 
 
+async def _count_attempt(limiter: RateLimiter, key: str, refused: str) -> None:
+    """Count one password attempt on an account before the password is checked, so
+    concurrent guesses cannot slip past the limit; 429 with the bucket's headers once spent.
+    A right password clears the count, leaving only failures counted."""
+    retry_after = await limiter.consume(ACCOUNT_BUCKET, key)
+    if retry_after is not None:
+        raise limiter.refusal(ACCOUNT_BUCKET, retry_after, refused)
+
+
+async def _lock_account(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """The token's user, read afresh and locked for this write; 401 when the account was
+    deleted since the token was checked (the update of a missing row was a 500)."""
+    user = await repository.lock_user(session, user_id)
+    if user is None:
+        raise Unauthorized("Invalid or expired token", code="invalid_token")
+    return user
+
+
 async def _issue_pair(
-    session: AsyncSession, tokens: TokenIssuer, user_id: uuid.UUID, family_id: uuid.UUID
+    session: AsyncSession, tokens: TokenIssuer, user: User, family_id: uuid.UUID
 ) -> TokenPair:
-    access, _ = tokens.issue(user_id, "access")
-    refresh_token, claims = tokens.issue(user_id, "refresh")
+    """Tokens of `user`'s current generation; the refresh token is stored."""
+    access, _ = tokens.issue(user.id, "access", generation=user.token_generation)
+    refresh_token, claims = tokens.issue(user.id, "refresh", generation=user.token_generation)
     await repository.add_refresh_token(
         session,
         jti=claims.jti,
-        user_id=user_id,
+        user_id=user.id,
         family_id=family_id,
         token_hash=hash_token(refresh_token),
         expires_at=datetime.fromtimestamp(claims.exp, UTC),
@@ -84,40 +114,47 @@ async def register(
         )
     except IntegrityError as exc:  # a concurrent registration won the race
         raise Conflict("A user with this email already exists", code="email_taken") from exc
-    return await _issue_pair(session, tokens, user.id, uuid.uuid4())
+    return await _issue_pair(session, tokens, user, uuid.uuid4())
 
 
 async def login(
     session: AsyncSession, tokens: TokenIssuer, limiter: RateLimiter, *, data: LoginRequest
 ) -> TokenPair:
-    # Every attempt is counted before the password is checked, so concurrent guesses cannot
-    # slip past the limit; a success clears the count, leaving only failures counted.
-    retry_after = await limiter.consume("login_account", data.email)
-    if retry_after is not None:
-        raise limiter.refusal(
-            "login_account", retry_after, "Too many failed logins for this account, try again later"
-        )
+    refused = "Too many failed logins for this account, try again later"
+    await _count_attempt(limiter, data.email, refused)
     user = await repository.get_user_by_email(session, data.email)
     await commit_early(session)  # hand the connection back to the pool while the hash runs
-    valid = await verify_password(user.password_hash if user else None, data.password)
+    verified = user.password_hash if user else None
+    valid = await verify_password(verified, data.password)
     if user is None or not valid:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-    await limiter.clear("login_account", data.email)
-    return await _issue_pair(session, tokens, user.id, uuid.uuid4())
+    # A password change or a deletion may have committed while the hash ran: the password
+    # just verified must still be the account's. The share lock then holds both off until
+    # this login's tokens are stored, so a change that follows ends them.
+    current = await repository.lock_user(session, user.id, shared=True)
+    if current is None or current.password_hash != verified:
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    await limiter.clear(ACCOUNT_BUCKET, data.email)
+    return await _issue_pair(session, tokens, current, uuid.uuid4())
 
 
 async def refresh(session: AsyncSession, tokens: TokenIssuer, *, refresh_token: str) -> TokenPair:
     claims = tokens.decode(refresh_token, "refresh")
+    # The user's row before the token's, in the order a password change and a deletion lock
+    # them: they queue behind this rotation instead of deadlocking with it.
+    user = await repository.lock_user(session, claims.sub, shared=True)
     stored = await repository.get_refresh_token_for_update(session, hash_token(refresh_token))
-    if stored is None or stored.user_id != claims.sub:
+    if user is None or stored is None or stored.user_id != claims.sub:
         raise Unauthorized("Invalid refresh token", code="invalid_token")
-    if stored.used_at is not None or stored.revoked_at is not None:
-        # A spent token came back: someone may hold a stolen copy, so end the whole chain.
+    spent = stored.used_at is not None or stored.revoked_at is not None
+    if spent or claims.gen != user.token_generation:
+        # A spent token came back (someone may hold a stolen copy), or one from before a
+        # password change: end the whole chain.
         await repository.revoke_refresh_family(session, stored.family_id, now=_now())
         await commit_early(session)  # the revocation stands although this request fails
         raise Unauthorized("Refresh token already used or revoked", code="invalid_token")
     stored.used_at = _now()
-    return await _issue_pair(session, tokens, claims.sub, stored.family_id)
+    return await _issue_pair(session, tokens, user, stored.family_id)
 
 
 async def authenticate(
@@ -130,7 +167,7 @@ async def authenticate(
     user = await repository.get_user(session, claims.sub)
     if user is None:
         raise Unauthorized("Invalid or expired token", code="invalid_token")
-    if user.tokens_valid_after and claims.iat < user.tokens_valid_after.timestamp():
+    if claims.gen != user.token_generation:  # issued before a password change
         raise Unauthorized("Token has been revoked", code="invalid_token")
     return Authenticated(user, claims)
 
@@ -154,6 +191,7 @@ async def logout(
 
 
 async def update_profile(session: AsyncSession, *, user: User, data: ProfileUpdate) -> User:
+    user = await _lock_account(session, user.id)
     if data.email is not None and data.email != user.email:
         if await repository.get_user_by_email(session, data.email) is not None:
             raise Conflict("A user with this email already exists", code="email_taken")
@@ -169,27 +207,46 @@ async def update_profile(session: AsyncSession, *, user: User, data: ProfileUpda
 
 
 async def delete_account(session: AsyncSession, *, user: User) -> None:
-    await repository.delete_user(session, user)
+    await repository.delete_user(session, await _lock_account(session, user.id))
 
 
 async def change_password(
-    session: AsyncSession, *, user: User, data: ChangePasswordRequest
+    session: AsyncSession, limiter: RateLimiter, *, user: User, data: ChangePasswordRequest
 ) -> None:
-    _check_password_rules(data.new_password, user.email, "new_password")
-    if data.new_password == data.old_password:
-        raise ValidationFailed(
-            details=[
-                {
-                    "loc": ["body", "new_password"],
-                    "msg": "New password must differ from the old one",
-                }
-            ]
-        )
-    if not await verify_password(user.password_hash, data.old_password):
+    """Set the new password and end every session of the user: refresh tokens revoked, the
+    generation bumped so every earlier token is refused at once."""
+    _check_new_password(data, user.email)
+    verified = await _verify_old_password(session, limiter, user, data.old_password)
+    new_hash = await hash_password(data.new_password)
+    user = await _lock_account(session, user.id)  # after the hash, never across it
+    if user.password_hash != verified:  # another change committed since the check
         raise BadRequest("Old password is incorrect", code="invalid_old_password")
     now = _now()
-    user.password_hash = await hash_password(data.new_password)
-    user.tokens_valid_after = now
-    user.modified_at = now
+    user.password_hash = new_hash
+    user.token_generation += 1
+    user.tokens_valid_after = user.modified_at = now
     await repository.revoke_user_refresh_tokens(session, user.id, now=now)
     await session.flush()
+
+
+def _check_new_password(data: ChangePasswordRequest, email: str) -> None:
+    _check_password_rules(data.new_password, email, "new_password")
+    if data.new_password == data.old_password:
+        message = "New password must differ from the old one"
+        raise ValidationFailed(details=[{"loc": ["body", "new_password"], "msg": message}])
+
+
+async def _verify_old_password(
+    session: AsyncSession, limiter: RateLimiter, user: User, old_password: str
+) -> str:
+    """The hash `old_password` was verified against; 400 when wrong, 429 after too many
+    wrong ones (counted per account like failed logins, keyed by the user's id so a new
+    email does not reset it)."""
+    key = f"user:{user.id}"
+    await _count_attempt(limiter, key, "Too many wrong passwords for this account, try again later")
+    verified = user.password_hash
+    await commit_early(session)  # no connection, transaction or lock held while hashing
+    if not await verify_password(verified, old_password):
+        raise BadRequest("Old password is incorrect", code="invalid_old_password")
+    await limiter.clear(ACCOUNT_BUCKET, key)
+    return verified

@@ -29,6 +29,7 @@ class Claims:
     jti: uuid.UUID
     iat: float
     exp: int
+    gen: int = 0  # the user's token generation at issue; absent (older tokens): 0
 
 
 def hash_token(token: str) -> str:
@@ -50,12 +51,15 @@ class TokenIssuer:
             "refresh": settings.refresh_token_days * 86400,
         }
 
-    def issue(self, user_id: uuid.UUID, token_type: TokenType) -> tuple[str, Claims]:
-        # `iat` keeps sub-second precision (a JSON number, as RFC 7519 allows) so a token
-        # issued a moment before a password change is told apart from one issued after.
+    def issue(
+        self, user_id: uuid.UUID, token_type: TokenType, *, generation: int
+    ) -> tuple[str, Claims]:
+        """A signed token; `generation` is the user's `token_generation`, which a password
+        change bumps, so tokens issued before the change are told apart by it (`gen`), never
+        by their `iat`."""
         now = time.time()
         expires = int(now) + self.lifetimes[token_type]
-        claims = Claims(user_id, token_type, uuid.uuid4(), round(now, 6), expires)
+        claims = Claims(user_id, token_type, uuid.uuid4(), round(now, 6), expires, generation)
         payload = {
             "sub": str(claims.sub),
             "type": token_type,
@@ -64,6 +68,7 @@ class TokenIssuer:
             "exp": claims.exp,
             "iss": self.issuer,
             "aud": self.audience,
+            "gen": generation,
         }
         return jwt.encode(payload, self._key, algorithm=ALGORITHM), claims
 
@@ -85,6 +90,7 @@ class TokenIssuer:
                 jti=uuid.UUID(str(payload["jti"])),
                 iat=float(payload["iat"]),
                 exp=int(payload["exp"]),
+                gen=int(payload.get("gen", 0)),
             )
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise Unauthorized("Invalid or expired token", code="invalid_token") from exc
