@@ -24,7 +24,9 @@ def auth_hook(settings: Settings) -> StartupHook:
     @asynccontextmanager
     async def hook(app: FastAPI) -> AsyncIterator[None]:
         app.state.tokens = TokenIssuer(settings)
-        app.state.denylist = Denylist(app.state.redis, settings.redis_prefix)
+        app.state.denylist = Denylist(
+            app.state.redis, settings.redis_prefix, service=settings.service_name
+        )
         yield
 
     return hook

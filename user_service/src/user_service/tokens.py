@@ -12,6 +12,7 @@ import jwt
 from redis.asyncio import Redis
 
 from shop_common.errors import ServiceUnavailable, Unauthorized
+from shop_common.redis import redis_fail_open
 from user_service.config import Settings
 
 __all__ = ["Claims", "Denylist", "TokenIssuer", "TokenType", "hash_token"]
@@ -102,9 +103,10 @@ class TokenIssuer:
 class Denylist:
     """Access-token ids revoked by logout, kept in Redis until the token would expire."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, service: str) -> None:
         self.redis = redis
         self.prefix = f"{prefix}denylist:"
+        self.service = service
 
     async def add(self, claims: Claims) -> None:
         ttl = claims.exp - int(time.time()) + 30
@@ -121,5 +123,5 @@ class Denylist:
             return bool(await self.redis.exists(f"{self.prefix}{claims.jti}"))
         except Exception as exc:
             # Fail open: a Redis outage must not log everyone out; tokens still expire.
-            logger.warning("denylist unavailable, token accepted: %s", exc)
+            redis_fail_open(self.service, "denylist", exc)
             return False
