@@ -16,17 +16,28 @@ from .testapp import ERRORS
 EXPECTED = {
     "AppError": (500, "internal_error", "Internal server error"),
     "BadRequest": (400, "bad_request", "Bad request"),
+    "UnreadableBody": (400, "bad_request", "There was an error parsing the body"),
     "Unauthorized": (401, "unauthorized", "Invalid or missing credentials"),
+    "NotAuthenticated": (401, "not_authenticated", "Missing bearer token"),
+    "InvalidToken": (401, "invalid_token", "Invalid or expired token"),
     "Forbidden": (403, "forbidden", "You are not allowed to do this"),
+    "InvalidInternalSecret": (403, "invalid_internal_secret", "Missing or invalid internal secret"),
     "NotFound": (404, "not_found", "Not found"),
+    "MethodNotAllowed": (405, "method_not_allowed", "Method Not Allowed"),
     "Conflict": (409, "conflict", "Conflict"),
     "PreconditionFailed": (412, "precondition_failed", "The resource changed since you read it"),
+    "PayloadTooLarge": (413, "payload_too_large", "Request body too large"),
     "ValidationFailed": (422, "validation_error", "Request validation failed"),
     "TooManyRequests": (429, "rate_limited", "Too many requests, slow down"),
     "ServiceUnavailable": (
         503,
         "service_unavailable",
         "A service this request depends on is unavailable, try again shortly",
+    ),
+    "DatabaseUnavailable": (
+        503,
+        "database_unavailable",
+        "The database is unavailable, try again shortly",
     ),
 }
 TOO_LARGE = {"message": "Request body over 256 KiB", "code": "payload_too_large"}

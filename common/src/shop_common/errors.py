@@ -5,25 +5,33 @@ Envelope: `{"message": str, "code": str, "details": [...]}`; `details` only when
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
     "AppError",
     "BadRequest",
     "Conflict",
+    "DatabaseUnavailable",
     "Forbidden",
+    "InvalidInternalSecret",
+    "InvalidToken",
+    "MethodNotAllowed",
+    "NotAuthenticated",
     "NotFound",
+    "PayloadTooLarge",
     "PreconditionFailed",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
+    "UnreadableBody",
     "ValidationFailed",
     "database_unavailable_response",
     "error_body",
@@ -36,9 +44,20 @@ logger = logging.getLogger(__name__)
 
 
 class AppError(Exception):
+    """The base of every error a service answers on purpose.
+
+    A subclass says what it is once: `status_code`, `code`, the default `message`, and for
+    the OpenAPI schema a `description` and the `response_headers` it always or may carry.
+    Routes document their errors from these classes (`shop_common.routing.error_responses`),
+    so the schema and the answers come from the same place.
+    """
+
     status_code = 500
     code = "internal_error"
     message = "Internal server error"
+    description: ClassVar[str] = "An unexpected error"
+    # name -> (description, always present); documented on the response in the schema.
+    response_headers: ClassVar[Mapping[str, tuple[str, bool]]] = {}
 
     def __init__(
         self,
@@ -66,58 +85,126 @@ class BadRequest(AppError):
     status_code = 400
     code = "bad_request"
     message = "Bad request"
+    description = "The request cannot be processed as sent"
+
+
+class UnreadableBody(BadRequest):
+    """FastAPI's 400 for a body it cannot even decode (bytes that are not UTF-8 text);
+    a body that is text but not valid JSON is a 422 like any other broken rule."""
+
+    message = "There was an error parsing the body"
+    description = "The body could not be read (not UTF-8 text)"
 
 
 class Unauthorized(AppError):
     status_code = 401
     code = "unauthorized"
     message = "Invalid or missing credentials"
+    description = "Missing, malformed, expired or revoked bearer token"
+    response_headers = {"WWW-Authenticate": ("The scheme to authenticate with: Bearer", True)}
 
     def __init__(self, message: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.headers.setdefault("WWW-Authenticate", "Bearer")
 
 
+class NotAuthenticated(Unauthorized):
+    code = "not_authenticated"
+    message = "Missing bearer token"
+    description = "No bearer token in `Authorization`"
+
+
+class InvalidToken(Unauthorized):
+    code = "invalid_token"
+    message = "Invalid or expired token"
+    description = "The token is malformed, expired, revoked, spent or of the wrong type"
+
+
 class Forbidden(AppError):
     status_code = 403
     code = "forbidden"
     message = "You are not allowed to do this"
+    description = "The caller may not do this"
+
+
+class InvalidInternalSecret(Forbidden):
+    code = "invalid_internal_secret"
+    message = "Missing or invalid internal secret"
+    description = "`X-Internal-Secret` is missing or wrong"
 
 
 class NotFound(AppError):
     status_code = 404
     code = "not_found"
     message = "Not found"
+    description = "No such resource"
+
+
+class MethodNotAllowed(AppError):
+    status_code = 405
+    code = "method_not_allowed"
+    message = "Method Not Allowed"
+    description = "The path does not serve this method"
+    response_headers = {"Allow": ("The methods the path serves", True)}
 
 
 class Conflict(AppError):
     status_code = 409
     code = "conflict"
     message = "Conflict"
+    description = "The request conflicts with the current state (or a concurrent change)"
 
 
 class PreconditionFailed(AppError):
     status_code = 412
     code = "precondition_failed"
     message = "The resource changed since you read it"
+    description = "If-Match does not match the resource's current ETag"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+    message = "Request body too large"
+    description = "The request body is over the size limit (256 KiB)"
 
 
 class ValidationFailed(AppError):
     status_code = 422
     code = "validation_error"
     message = "Request validation failed"
+    description = (
+        "The body is not valid JSON or the request breaks a rule; `details` names each one"
+        " (`loc`, `msg`)"
+    )
 
 
 class TooManyRequests(AppError):
     status_code = 429
     code = "rate_limited"
     message = "Too many requests, slow down"
+    description = "The rate limit of this route is spent"
+    response_headers = {
+        "Retry-After": ("Seconds until the limit resets", True),
+        "RateLimit-Limit": ("Requests allowed per window", True),
+        "RateLimit-Remaining": ("Requests left in this window (0)", True),
+        "RateLimit-Reset": ("Seconds until the window resets", True),
+    }
 
 
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"
     message = "A service this request depends on is unavailable, try again shortly"
+    description = "A dependency (database, another service) is unavailable; try again"
+    response_headers = {"Retry-After": ("Seconds to wait before retrying", False)}
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    message = "The database is unavailable, try again shortly"
+    description = "The database is unavailable or too slow; try again"
+    response_headers = {"Retry-After": ("Seconds to wait before retrying", True)}
 
 
 def error_body(
@@ -153,34 +240,52 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AppError):
         raise exc
-    return error_response(exc.status_code, exc.message, exc.code, exc.details, exc.headers)
+    return _render(exc)
 
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):
         raise exc
+    return _render(ValidationFailed(details=_validation_details(exc)))
+
+
+def _render(error: AppError) -> JSONResponse:
     return error_response(
-        422, "Request validation failed", "validation_error", _validation_details(exc)
+        error.status_code, error.message, error.code, error.details, error.headers
     )
 
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
+# What Starlette's own HTTP errors are, as AppError classes (their status and code).
+_HTTP_ERRORS: dict[int, type[AppError]] = {
+    cls.status_code: cls
+    for cls in (UnreadableBody, Unauthorized, NotFound, MethodNotAllowed, PayloadTooLarge)
 }
 
 
-async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path serves. Starlette's 405 names only the methods of
+    the first route that matched the path, but FastAPI makes one route per method."""
+    path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):
         raise exc
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    kind = _HTTP_ERRORS.get(exc.status_code)
+    code = kind.code if kind else "http_error"
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = "No route matches this path"
-    return error_response(exc.status_code, message, code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    return error_response(exc.status_code, message, code, headers=headers)
 
 
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
@@ -258,12 +363,7 @@ def database_unavailable_response(method: str, path: str, exc: BaseException) ->
         type(exc).__name__,
         f" ({type(cause).__name__})" if cause is not None else "",
     )
-    return error_response(
-        503,
-        "The database is unavailable, try again shortly",
-        "database_unavailable",
-        headers={"Retry-After": "5"},
-    )
+    return _render(DatabaseUnavailable(headers={"Retry-After": "5"}))
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 __all__ = [
     "DataResponse",
@@ -14,6 +14,9 @@ __all__ = [
     "MessageResponse",
     "Page",
     "Pagination",
+    "WholeNumber",
+    "partial_update_schema",
+    "whole_number",
 ]
 
 T = TypeVar("T")
@@ -31,6 +34,33 @@ class InputModel(BaseModel):
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain NUL characters")
         return value
+
+
+def whole_number(value: Any) -> Any:
+    """A JSON number with no fraction (`5.0`) is the integer it writes: JSON Schema counts it
+    as an integer, so a client validating against the schema may send it. `5.5`, `"5"` and
+    `true` still fail the strict integer check after this."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Marks a strict integer field of a request body as taking `5.0` too (never a string or a
+# bool). It goes after the field's constraints, so the schema keeps `minimum`/`maximum`:
+#     Price = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE), WholeNumber]
+WholeNumber = BeforeValidator(whole_number)
+
+
+def partial_update_schema(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` of a PATCH body whose fields are all optional and never `null`
+    (`X | None = None` in Python, only to tell an absent field): the schema lists at least
+    one property and drops `null` from each property's type."""
+    schema["minProperties"] = 1
+    for name, field in schema.get("properties", {}).items():
+        options = [o for o in field.get("anyOf", []) if o != {"type": "null"}]
+        if len(options) == 1 and len(field["anyOf"]) == 2:
+            rest = {k: v for k, v in field.items() if k not in ("anyOf", "default")}
+            schema["properties"][name] = {**options[0], **rest}
 
 
 class MessageResponse(BaseModel):
@@ -76,8 +106,9 @@ class ListResponse(BaseModel, Generic[T]):
 
 
 class ErrorResponse(BaseModel):
-    """The envelope of every 4xx/5xx answer."""
+    """The envelope of every 4xx/5xx answer: `details` is absent when there is nothing to
+    list, never `null`."""
 
     message: str
     code: str
-    details: list[dict[str, Any]] | None = None
+    details: list[dict[str, Any]] = Field(default_factory=list, min_length=1)

@@ -6,8 +6,20 @@ from fastapi import Depends, Query, Response
 
 from order_service import saga, service
 from order_service.deps import IdempotencyKeyDep, OrderContextDep
+from order_service.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InsufficientStock,
+    OrderExpired,
+    OrderLimitExceeded,
+    OrderNotFound,
+    ProductNotFound,
+    ProductServiceUnavailable,
+    UserServiceUnavailable,
+)
 from order_service.schemas import OrderCreate, OrderRead, VisibleStatus
 from shop_common.db import SessionDep
+from shop_common.errors import DatabaseUnavailable, InvalidToken, NotAuthenticated, TooManyRequests
 from shop_common.rate_limit import rate_limit
 from shop_common.routing import IdPath, PaginationDep, ShopRouter, error_responses
 from shop_common.schemas import DataResponse, ListResponse, MessageDataResponse, MessageResponse
@@ -16,31 +28,31 @@ from shop_contracts.authentication import CurrentUserDep, WriterDep
 __all__ = ["router"]
 
 router = ShopRouter(
-    prefix="/api/v1", tags=["orders"], dependencies=[Depends(rate_limit("default"))]
+    prefix="/api/v1",
+    tags=["orders"],
+    dependencies=[Depends(rate_limit("default"))],
+    errors=(DatabaseUnavailable, TooManyRequests),
 )
 ORDER_PATH = "/api/v1/order/"
 CREATED_MESSAGE = "Order created successfully"
 # On a response given again for a repeated Idempotency-Key.
 REPLAYED_HEADER = "Idempotent-Replayed"
-UNAUTHORIZED = {401: "Missing, invalid, expired or revoked token"}
-NOT_FOUND = {404: "No such order for this user (someone else's order is not revealed)"}
-PRODUCT_DOWN = "The product service is unavailable; no order kept, no stock lost"
+# Tokens are checked by the user service.
+AUTH_ERRORS = (NotAuthenticated, InvalidToken, UserServiceUnavailable)
 
 
 @router.post(
     "/order/",
     status_code=201,
     responses=error_responses(
-        {
-            **UNAUTHORIZED,
-            404: "Unknown product (code product_not_found)",
-            409: "Insufficient stock (code insufficient_stock, details per short product), "
-            "or a request with the same Idempotency-Key is still running "
-            "(code idempotency_in_progress)",
-            422: "Invalid body, or Idempotency-Key reused with another body "
-            "(code idempotency_key_reused)",
-            503: PRODUCT_DOWN,
-        }
+        *AUTH_ERRORS,
+        ProductNotFound,
+        InsufficientStock,
+        OrderLimitExceeded,
+        IdempotencyInProgress,
+        IdempotencyKeyReused,
+        ProductServiceUnavailable,
+        OrderExpired,
     ),
 )
 async def create_order(
@@ -63,7 +75,7 @@ async def create_order(
     return MessageDataResponse(message=CREATED_MESSAGE, data=placed.order)
 
 
-@router.get("/order/", responses=error_responses(UNAUTHORIZED))
+@router.get("/order/", responses=error_responses(*AUTH_ERRORS))
 async def list_orders(
     user: CurrentUserDep,
     session: SessionDep,
@@ -74,7 +86,7 @@ async def list_orders(
     return ListResponse.of(found, page)
 
 
-@router.get("/order/{id}/", responses=error_responses({**UNAUTHORIZED, **NOT_FOUND}))
+@router.get("/order/{id}/", responses=error_responses(*AUTH_ERRORS, OrderNotFound))
 async def get_order(
     order_id: IdPath, user: CurrentUserDep, session: SessionDep
 ) -> DataResponse[OrderRead]:
@@ -91,14 +103,7 @@ async def get_order(
             "yet, so the reconciler finishes giving the stock back (never undone). The order "
             "is gone for its owner from now on",
         },
-        **error_responses(
-            {
-                **UNAUTHORIZED,
-                **NOT_FOUND,
-                503: "The database is unavailable before the cancellation could be recorded "
-                "(code database_unavailable); the order stays, try again",
-            }
-        ),
+        **error_responses(*AUTH_ERRORS, OrderNotFound),
     },
 )
 async def delete_order(

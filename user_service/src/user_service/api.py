@@ -3,6 +3,14 @@
 from fastapi import Depends
 
 from shop_common.db import SessionDep
+from shop_common.errors import (
+    DatabaseUnavailable,
+    InvalidInternalSecret,
+    InvalidToken,
+    NotAuthenticated,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from shop_common.rate_limit import rate_limit
 from shop_common.routing import ShopRouter, error_responses
 from shop_common.schemas import DataResponse, MessageDataResponse, MessageResponse
@@ -10,6 +18,7 @@ from shop_common.security import InternalSecretDep
 from shop_contracts.user import TokenResolveRequest, TokenUser
 from user_service import service
 from user_service.deps import CurrentAuthDep, DenylistDep, LimiterDep, TokenIssuerDep
+from user_service.errors import EmailTaken, InvalidCredentials, InvalidOldPassword
 from user_service.schemas import (
     ChangePasswordRequest,
     LoginRequest,
@@ -24,20 +33,26 @@ from user_service.schemas import (
 __all__ = ["internal_router", "public_router", "routers"]
 
 public_router = ShopRouter(
-    prefix="/api/v1", tags=["users"], dependencies=[Depends(rate_limit("default"))]
+    prefix="/api/v1",
+    tags=["users"],
+    dependencies=[Depends(rate_limit("default"))],
+    errors=(DatabaseUnavailable, TooManyRequests),
 )
 auth_limited = [Depends(rate_limit("auth"))]
 internal_router = ShopRouter(
-    prefix="/internal/v1", tags=["internal"], dependencies=[InternalSecretDep]
+    prefix="/internal/v1",
+    tags=["internal"],
+    dependencies=[InternalSecretDep],
+    errors=(DatabaseUnavailable, InvalidInternalSecret),
 )
-UNAUTHORIZED = {401: "Missing, invalid, expired or revoked token"}
+AUTHENTICATED = (NotAuthenticated, InvalidToken)
 
 
 @public_router.post(
     "/register/",
     status_code=201,
     dependencies=auth_limited,
-    responses=error_responses({409: "Email taken"}),
+    responses=error_responses(EmailTaken),
 )
 async def register(
     body: RegisterRequest, session: SessionDep, tokens: TokenIssuerDep
@@ -46,7 +61,9 @@ async def register(
     return MessageDataResponse(message="User registered successfully", data=pair)
 
 
-@public_router.post("/login/", dependencies=auth_limited, responses=error_responses(UNAUTHORIZED))
+@public_router.post(
+    "/login/", dependencies=auth_limited, responses=error_responses(InvalidCredentials)
+)
 async def login(
     body: LoginRequest, session: SessionDep, tokens: TokenIssuerDep, limiter: LimiterDep
 ) -> MessageDataResponse[TokenPair]:
@@ -55,7 +72,7 @@ async def login(
 
 
 @public_router.post(
-    "/refresh-token/", dependencies=auth_limited, responses=error_responses(UNAUTHORIZED)
+    "/refresh-token/", dependencies=auth_limited, responses=error_responses(InvalidToken)
 )
 async def refresh_token(
     body: RefreshRequest, session: SessionDep, tokens: TokenIssuerDep
@@ -64,7 +81,8 @@ async def refresh_token(
     return MessageDataResponse(message="Token refreshed successfully", data=pair)
 
 
-@public_router.post("/logout/", responses=error_responses(UNAUTHORIZED))
+# 503: the revoked token could not be recorded (Redis is down).
+@public_router.post("/logout/", responses=error_responses(*AUTHENTICATED, ServiceUnavailable))
 async def logout(
     body: LogoutRequest,
     auth: CurrentAuthDep,
@@ -76,12 +94,12 @@ async def logout(
     return MessageResponse(message="Logged out successfully")
 
 
-@public_router.get("/profile/", responses=error_responses(UNAUTHORIZED))
+@public_router.get("/profile/", responses=error_responses(*AUTHENTICATED))
 async def get_profile(auth: CurrentAuthDep) -> DataResponse[UserRead]:
     return DataResponse(data=UserRead.model_validate(auth.user, from_attributes=True))
 
 
-@public_router.patch("/profile/", responses=error_responses({**UNAUTHORIZED, 409: "Email taken"}))
+@public_router.patch("/profile/", responses=error_responses(*AUTHENTICATED, EmailTaken))
 async def update_profile(
     body: ProfileUpdate, auth: CurrentAuthDep, session: SessionDep
 ) -> MessageDataResponse[UserRead]:
@@ -92,14 +110,14 @@ async def update_profile(
     )
 
 
-@public_router.delete("/profile/", responses=error_responses(UNAUTHORIZED))
+@public_router.delete("/profile/", responses=error_responses(*AUTHENTICATED))
 async def delete_profile(auth: CurrentAuthDep, session: SessionDep) -> MessageResponse:
     await service.delete_account(session, user=auth.user)
     return MessageResponse(message="Profile deleted successfully")
 
 
 @public_router.put(
-    "/change-password/", responses=error_responses({**UNAUTHORIZED, 400: "Old password is wrong"})
+    "/change-password/", responses=error_responses(*AUTHENTICATED, InvalidOldPassword)
 )
 async def change_password(
     body: ChangePasswordRequest, auth: CurrentAuthDep, session: SessionDep, limiter: LimiterDep
@@ -108,7 +126,7 @@ async def change_password(
     return MessageResponse(message="Password changed successfully")
 
 
-@internal_router.post("/token/", responses=error_responses({**UNAUTHORIZED, 403: "Bad secret"}))
+@internal_router.post("/token/", responses=error_responses(InvalidToken))
 async def resolve_token(
     body: TokenResolveRequest, session: SessionDep, tokens: TokenIssuerDep, denylist: DenylistDep
 ) -> DataResponse[TokenUser]:

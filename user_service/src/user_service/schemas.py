@@ -5,11 +5,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from shop_common.schemas import InputModel
+from shop_common.schemas import InputModel, partial_update_schema
 
 __all__ = [
+    "PASSWORD_PATTERN",
     "ChangePasswordRequest",
     "Email",
     "LoginRequest",
@@ -42,6 +43,7 @@ Email = Annotated[
     BeforeValidator(_normalize_email),
     Field(
         max_length=254,
+        json_schema_extra={"format": "email"},
         examples=["ada@example.com"],
         description=(
             "Trimmed and lower-cased, at most 254 characters, checked for syntax by"
@@ -53,12 +55,33 @@ Email = Annotated[
     AfterValidator(_check_email),
 ]
 Password = Annotated[str, Field(min_length=1, max_length=1024, examples=["Str0ng!Passw0rd"])]
+# The password rules (passwords.password_problems) as far as a JSON Schema can say them:
+# 8..128 characters, no whitespace (nor NUL), an upper-case and a lower-case letter, a digit
+# and a special character. The schema names ASCII ones only, a subset of what the rules
+# accept, so a password valid for the schema is accepted unless it contains the email's
+# local part: that rule spans two fields and no schema can state it (docs/decisions.md).
+# It ends with `(?![\s\S])`, not `$`: Python's `$` also matches before a final newline.
+PASSWORD_PATTERN = (
+    r"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])(?=.*[!-/:-@\[-`{-~])[^\s\x00]{8,128}(?![\s\S])"  # noqa: S105 - a pattern
+)
+NewPassword = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=1024,
+        examples=["Str0ng!Passw0rd"],
+        description="8 to 128 characters, no whitespace, at least one upper-case letter, one"
+        " lower-case letter, one digit and one special character; must not contain the"
+        " email's local part. Each broken rule is a `details` entry of the 422.",
+        json_schema_extra={"pattern": PASSWORD_PATTERN, "minLength": 8, "maxLength": 128},
+    ),
+]
 Name = Annotated[str, Field(max_length=100)]
 
 
 class RegisterRequest(InputModel):
     email: Email
-    password: Password
+    password: NewPassword
     name: Name = ""
 
 
@@ -76,6 +99,11 @@ class LogoutRequest(RefreshRequest):
 
 
 class ProfileUpdate(InputModel):
+    """At least one field (the schema's `minProperties`); `null` counts as absent, so the
+    schema leaves it out of the fields' types."""
+
+    model_config = ConfigDict(json_schema_extra=partial_update_schema)
+
     email: Email | None = None
     name: Name | None = None
 
@@ -88,7 +116,7 @@ class ProfileUpdate(InputModel):
 
 class ChangePasswordRequest(InputModel):
     old_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class TokenPair(BaseModel):

@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.db import commit_early
-from shop_common.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
+from shop_common.errors import InvalidToken, ValidationFailed
 from shop_common.rate_limit import RateLimiter
 from user_service import repository
+from user_service.errors import EmailTaken, InvalidCredentials, InvalidOldPassword
 from user_service.models import User
 from user_service.passwords import hash_password, password_problems, verify_password
 from user_service.schemas import (
@@ -44,7 +45,6 @@ __all__ = [
 ]
 
 
-INVALID_CREDENTIALS = "Invalid email or password"
 # Password guesses per account, at login and at change-password: RATE_LIMIT_LOGIN_ACCOUNT.
 ACCOUNT_BUCKET = "login_account"
 
@@ -79,7 +79,7 @@ async def _lock_account(session: AsyncSession, user_id: uuid.UUID) -> User:
     deleted since the token was checked (the update of a missing row was a 500)."""
     user = await repository.lock_user(session, user_id)
     if user is None:
-        raise Unauthorized("Invalid or expired token", code="invalid_token")
+        raise InvalidToken()
     return user
 
 
@@ -107,13 +107,13 @@ async def register(
     # Hashed before the first query, so no pooled connection waits on the hash.
     password_hash = await hash_password(data.password)
     if await repository.get_user_by_email(session, data.email) is not None:
-        raise Conflict("A user with this email already exists", code="email_taken")
+        raise EmailTaken()
     try:
         user = await repository.create_user(
             session, email=data.email, name=data.name, password_hash=password_hash
         )
     except IntegrityError as exc:  # a concurrent registration won the race
-        raise Conflict("A user with this email already exists", code="email_taken") from exc
+        raise EmailTaken() from exc
     return await _issue_pair(session, tokens, user, uuid.uuid4())
 
 
@@ -127,13 +127,13 @@ async def login(
     verified = user.password_hash if user else None
     valid = await verify_password(verified, data.password)
     if user is None or not valid:
-        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        raise InvalidCredentials()
     # A password change or a deletion may have committed while the hash ran: the password
     # just verified must still be the account's. The share lock then holds both off until
     # this login's tokens are stored, so a change that follows ends them.
     current = await repository.lock_user(session, user.id, shared=True)
     if current is None or current.password_hash != verified:
-        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        raise InvalidCredentials()
     await limiter.clear(ACCOUNT_BUCKET, data.email)
     return await _issue_pair(session, tokens, current, uuid.uuid4())
 
@@ -145,14 +145,14 @@ async def refresh(session: AsyncSession, tokens: TokenIssuer, *, refresh_token: 
     user = await repository.lock_user(session, claims.sub, shared=True)
     stored = await repository.get_refresh_token_for_update(session, hash_token(refresh_token))
     if user is None or stored is None or stored.user_id != claims.sub:
-        raise Unauthorized("Invalid refresh token", code="invalid_token")
+        raise InvalidToken("Invalid refresh token")
     spent = stored.used_at is not None or stored.revoked_at is not None
     if spent or claims.gen != user.token_generation:
         # A spent token came back (someone may hold a stolen copy), or one from before a
         # password change: end the whole chain.
         await repository.revoke_refresh_family(session, stored.family_id, now=_now())
         await commit_early(session)  # the revocation stands although this request fails
-        raise Unauthorized("Refresh token already used or revoked", code="invalid_token")
+        raise InvalidToken("Refresh token already used or revoked")
     stored.used_at = _now()
     return await _issue_pair(session, tokens, user, stored.family_id)
 
@@ -163,12 +163,12 @@ async def authenticate(
     """Resolve an access token to a live user, or raise 401."""
     claims = tokens.decode(access_token, "access")
     if await denylist.contains(claims):
-        raise Unauthorized("Token has been revoked", code="invalid_token")
+        raise InvalidToken("Token has been revoked")
     user = await repository.get_user(session, claims.sub)
     if user is None:
-        raise Unauthorized("Invalid or expired token", code="invalid_token")
+        raise InvalidToken()
     if claims.gen != user.token_generation:  # issued before a password change
-        raise Unauthorized("Token has been revoked", code="invalid_token")
+        raise InvalidToken("Token has been revoked")
     return Authenticated(user, claims)
 
 
@@ -183,7 +183,7 @@ async def logout(
     claims = tokens.decode(refresh_token, "refresh")
     stored = await repository.get_refresh_token_for_update(session, hash_token(refresh_token))
     if stored is None or claims.sub != auth.user.id:
-        raise Unauthorized("Invalid refresh token", code="invalid_token")
+        raise InvalidToken("Invalid refresh token")
     if stored.revoked_at is None:
         stored.revoked_at = _now()
     await session.flush()
@@ -194,7 +194,7 @@ async def update_profile(session: AsyncSession, *, user: User, data: ProfileUpda
     user = await _lock_account(session, user.id)
     if data.email is not None and data.email != user.email:
         if await repository.get_user_by_email(session, data.email) is not None:
-            raise Conflict("A user with this email already exists", code="email_taken")
+            raise EmailTaken()
         user.email = data.email
     if data.name is not None:
         user.name = data.name
@@ -202,7 +202,7 @@ async def update_profile(session: AsyncSession, *, user: User, data: ProfileUpda
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict("A user with this email already exists", code="email_taken") from exc
+        raise EmailTaken() from exc
     return user
 
 
@@ -220,7 +220,7 @@ async def change_password(
     new_hash = await hash_password(data.new_password)
     user = await _lock_account(session, user.id)  # after the hash, never across it
     if user.password_hash != verified:  # another change committed since the check
-        raise BadRequest("Old password is incorrect", code="invalid_old_password")
+        raise InvalidOldPassword()
     now = _now()
     user.password_hash = new_hash
     user.token_generation += 1
@@ -247,6 +247,6 @@ async def _verify_old_password(
     verified = user.password_hash
     await commit_early(session)  # no connection, transaction or lock held while hashing
     if not await verify_password(verified, old_password):
-        raise BadRequest("Old password is incorrect", code="invalid_old_password")
+        raise InvalidOldPassword()
     await limiter.clear(ACCOUNT_BUCKET, key)
     return verified

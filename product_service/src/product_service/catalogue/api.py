@@ -10,7 +10,21 @@ from product_service.deps import (
     ProductCacheDep,
     ProductFiltersDep,
 )
+from product_service.errors import (
+    NotProductOwner,
+    ProductNameTaken,
+    ProductNotFound,
+    UserServiceUnavailable,
+)
 from shop_common.db import SessionDep
+from shop_common.errors import (
+    DatabaseUnavailable,
+    InvalidInternalSecret,
+    InvalidToken,
+    NotAuthenticated,
+    PreconditionFailed,
+    TooManyRequests,
+)
 from shop_common.rate_limit import rate_limit
 from shop_common.routing import IdPath, PaginationDep, ShopRouter, error_responses
 from shop_common.schemas import DataResponse, ListResponse, MessageDataResponse, MessageResponse
@@ -21,19 +35,21 @@ from shop_contracts.product import ProductDetailsRequest
 __all__ = ["internal_router", "public_router"]
 
 public_router = ShopRouter(
-    prefix="/api/v1", tags=["products"], dependencies=[Depends(rate_limit("default"))]
+    prefix="/api/v1",
+    tags=["products"],
+    dependencies=[Depends(rate_limit("default"))],
+    errors=(DatabaseUnavailable, TooManyRequests),
 )
 internal_router = ShopRouter(
-    prefix="/internal/v1", tags=["internal"], dependencies=[InternalSecretDep]
+    prefix="/internal/v1",
+    tags=["internal"],
+    dependencies=[InternalSecretDep],
+    errors=(DatabaseUnavailable, InvalidInternalSecret),
 )
 ETAG_HEADER = {"ETag": {"description": "The product's version", "schema": {"type": "string"}}}
-AUTH_ERRORS = {
-    401: "Missing, invalid, expired or revoked token",
-    503: "The user service is unavailable",
-}
-NOT_FOUND = {404: "No product with this id"}
-OWNER_ERRORS = {**AUTH_ERRORS, **NOT_FOUND, 403: "Not the product's creator"}
-PRECONDITION = {412: "If-Match does not match the product's current ETag"}
+# A writer's token is checked by the user service.
+AUTH_ERRORS = (NotAuthenticated, InvalidToken, UserServiceUnavailable)
+OWNER_ERRORS = (*AUTH_ERRORS, ProductNotFound, NotProductOwner, PreconditionFailed)
 
 
 def _with_etag(response: Response, entry: VersionedProduct) -> ProductRead:
@@ -46,7 +62,7 @@ def _with_etag(response: Response, entry: VersionedProduct) -> ProductRead:
     status_code=201,
     responses={
         201: {"headers": ETAG_HEADER},
-        **error_responses({**AUTH_ERRORS, 409: "You already have a product with this name"}),
+        **error_responses(*AUTH_ERRORS, ProductNameTaken),
     },
 )
 async def create_product(
@@ -69,7 +85,7 @@ async def list_products(
 
 @public_router.get(
     "/product/{id}/",
-    responses={200: {"headers": ETAG_HEADER}, **error_responses(NOT_FOUND)},
+    responses={200: {"headers": ETAG_HEADER}, **error_responses(ProductNotFound)},
 )
 async def get_product(
     product_id: IdPath, session: SessionDep, cache: ProductCacheDep, response: Response
@@ -82,9 +98,7 @@ async def get_product(
     "/product/{id}/",
     responses={
         200: {"headers": ETAG_HEADER},
-        **error_responses(
-            {**OWNER_ERRORS, **PRECONDITION, 409: "You already have a product with this name"}
-        ),
+        **error_responses(*OWNER_ERRORS, ProductNameTaken),
     },
 )
 async def update_product(
@@ -104,7 +118,7 @@ async def update_product(
     )
 
 
-@public_router.delete("/product/{id}/", responses=error_responses({**OWNER_ERRORS, **PRECONDITION}))
+@public_router.delete("/product/{id}/", responses=error_responses(*OWNER_ERRORS))
 async def delete_product(
     product_id: IdPath,
     user: WriterDep,
@@ -118,9 +132,7 @@ async def delete_product(
     return MessageResponse(message="Product deleted successfully")
 
 
-@internal_router.post(
-    "/product-details/", responses=error_responses({**NOT_FOUND, 403: "Bad internal secret"})
-)
+@internal_router.post("/product-details/", responses=error_responses(ProductNotFound))
 async def product_details(
     body: ProductDetailsRequest, session: SessionDep, cache: ProductCacheDep
 ) -> DataResponse[ProductRead]:

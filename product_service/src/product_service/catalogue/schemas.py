@@ -3,9 +3,16 @@
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-from shop_common.schemas import InputModel
+from shop_common.schemas import InputModel, WholeNumber, partial_update_schema
 from shop_contracts.product import MAX_STOCK, ProductRead
 
 __all__ = [
@@ -25,11 +32,16 @@ __all__ = [
 MAX_PRICE = 1_000_000_000_000
 # Far below INTEGER's 2**31 - 1, so giving reserved units back can never overflow.
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Trimmed, then 1..100 characters: the schema's pattern asks for one that is not whitespace.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    Field(json_schema_extra={"pattern": r"\S"}),
+]
 Description = Annotated[str, Field(max_length=5000)]
-# strict: money and counts are JSON integers, never floats, strings or booleans.
-Price = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE, description="In cents")]
-Stock = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK)]
+# strict: money and counts are JSON integers (`5.0` included), never strings or booleans.
+Price = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE, description="In cents"), WholeNumber]
+Stock = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK), WholeNumber]
 ProductSort = Literal["created_at", "-created_at", "price", "-price", "name"]
 
 
@@ -41,7 +53,10 @@ class ProductCreate(InputModel):
 
 
 class ProductUpdate(InputModel):
-    """Any of the fields; absent ones keep their value, `null` is refused."""
+    """Any of the fields, at least one; absent ones keep their value, `null` is refused (the
+    schema says both: `minProperties`, and no `null` in the fields' types)."""
+
+    model_config = ConfigDict(json_schema_extra=partial_update_schema)
 
     name: Name | None = None
     description: Description | None = None

@@ -13,8 +13,9 @@ from product_service.catalogue.schemas import (
     ProductRead,
     ProductUpdate,
 )
+from product_service.errors import NotProductOwner, ProductNameTaken, ProductNotFound
 from product_service.models import Product
-from shop_common.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from shop_common.errors import PreconditionFailed
 from shop_common.schemas import Page, Pagination
 
 __all__ = [
@@ -28,13 +29,8 @@ __all__ = [
 ]
 
 
-class ProductNotFound(NotFound):
-    code = "product_not_found"
-    message = "Product not found"
-
-
-def _name_taken() -> Conflict:
-    return Conflict("You already have a product with this name", code="product_name_taken")
+def _name_taken() -> ProductNameTaken:
+    return ProductNameTaken()
 
 
 def versioned(product: Product) -> VersionedProduct:
@@ -129,7 +125,7 @@ async def _editable(
     if product is None:
         raise ProductNotFound()
     if product.creator_id != user_id:
-        raise Forbidden("Only the product's creator can change it", code="not_product_owner")
+        raise NotProductOwner()
     if not _etag_matches(if_match, make_etag(product.id, product.version)):
         raise PreconditionFailed(
             "The product changed since you read it; fetch it again and retry",

@@ -1,8 +1,10 @@
 """Internal stock routes the order service calls (`X-Internal-Secret`, no rate limit)."""
 
 from product_service.deps import ProductCacheDep
+from product_service.errors import InsufficientStock, ProductNotFound, ReservationReleased
 from product_service.stock import service
 from shop_common.db import SessionDep
+from shop_common.errors import DatabaseUnavailable, InvalidInternalSecret
 from shop_common.routing import ShopRouter, error_responses
 from shop_common.schemas import DataResponse
 from shop_common.security import InternalSecretDep
@@ -16,21 +18,16 @@ from shop_contracts.product import (
 __all__ = ["stock_router"]
 
 stock_router = ShopRouter(
-    prefix="/internal/v1/stock", tags=["internal"], dependencies=[InternalSecretDep]
+    prefix="/internal/v1/stock",
+    tags=["internal"],
+    dependencies=[InternalSecretDep],
+    errors=(DatabaseUnavailable, InvalidInternalSecret),
 )
 
 
 @stock_router.post(
     "/reserve/",
-    responses=error_responses(
-        {
-            403: "Bad internal secret",
-            404: "Unknown product (code product_not_found), each named in details",
-            409: "Insufficient stock (code insufficient_stock, details list every short "
-            "product with requested and available), or the order's reservation was "
-            "released (code reservation_released)",
-        }
-    ),
+    responses=error_responses(ProductNotFound, InsufficientStock, ReservationReleased),
 )
 async def reserve(
     body: ReserveRequest, session: SessionDep, cache: ProductCacheDep
@@ -39,7 +36,7 @@ async def reserve(
     return DataResponse(data=reservation)
 
 
-@stock_router.post("/release/", responses=error_responses({403: "Bad internal secret"}))
+@stock_router.post("/release/")
 async def release(
     body: ReleaseRequest, session: SessionDep, cache: ProductCacheDep
 ) -> DataResponse[ReleaseResult]:

@@ -10,11 +10,10 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.catalogue.cache import ProductCache
-from product_service.catalogue.service import ProductNotFound
+from product_service.errors import InsufficientStock, ProductNotFound, ReservationReleased
 from product_service.metrics import count_reservation
 from product_service.stock import repository
 from product_service.stock.repository import StockRow
-from shop_common.errors import Conflict
 from shop_contracts.product import ReservationRead, ReservedItem, ReserveRequest
 
 __all__ = ["release", "reserve"]
@@ -71,7 +70,7 @@ def _check_enough_stock(
     ]
     if short:
         count_reservation("insufficient_stock")
-        raise Conflict("Insufficient stock", code="insufficient_stock", details=short)
+        raise InsufficientStock(details=short)
 
 
 async def _replay(session: AsyncSession, order_id: uuid.UUID) -> ReservationRead:
@@ -79,10 +78,7 @@ async def _replay(session: AsyncSession, order_id: uuid.UUID) -> ReservationRead
     if reservation is None or reservation.released_at is not None:
         # Released (or released before anything was reserved): taking stock now would
         # leave it held by an order that has already given its stock back.
-        raise Conflict(
-            "This order's reservation was released; use a new order id",
-            code="reservation_released",
-        )
+        raise ReservationReleased()
     rows = await repository.get_items(session, order_id)
     count_reservation("replayed")
     return ReservationRead(
