@@ -1,4 +1,4 @@
-"""Entry point: `uvicorn product_service.main:create_app --factory`."""
+"""Entry point: `python -m shop_common.serve product_service.main:create_app --port ...`."""
 
 import httpx
 from fastapi import FastAPI

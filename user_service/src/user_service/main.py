@@ -1,4 +1,4 @@
-"""Entry point: `uvicorn user_service.main:create_app --factory`."""
+"""Entry point: `python -m shop_common.serve user_service.main:create_app --port ...`."""
 
 from fastapi import FastAPI
 
