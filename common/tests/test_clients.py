@@ -17,10 +17,11 @@ from starlette.routing import Route
 from shop_common.clients import ServiceClient, call_budget_seconds
 from shop_common.errors import ServiceUnavailable
 from shop_common.logs import use_request_id
+from shop_common.testing.secrets import strong_secret
 
 from .conftest import served
 
-SECRET = "stock-secret-" + "k" * 40
+SECRET = strong_secret("stock")
 
 
 class StockClient(ServiceClient):
