@@ -1,6 +1,7 @@
 """The published schema tells the truth about the product service: integers it allows
 (up to its `maximum`, and written `5.0`) are accepted and stored."""
 
+import uuid
 from typing import Any
 
 import httpx
@@ -8,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .conftest import bearer, existing_product
+from .conftest import bearer, create_product, existing_product, internal
 
 
 def _create_schema(app: FastAPI) -> dict[str, Any]:
@@ -70,3 +71,15 @@ def test_every_public_route_documents_429_and_503_and_every_body_413(app: FastAP
             assert {"429", "503"} <= set(operation["responses"]), (method, path)
             if "requestBody" in operation:
                 assert {"400", "413", "422"} <= set(operation["responses"]), (method, path)
+
+
+async def test_a_reserve_quantity_written_with_a_zero_fraction_is_that_integer(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    # Found by the fuzz step: schemathesis sends JSON Schema integers such as 3.0.
+    lamp = await create_product(client, price=100, stock=10)
+    body = {"order_id": str(uuid.uuid4()), "items": [{"product_id": lamp["id"], "quantity": 3.0}]}
+    response = await client.post("/internal/v1/stock/reserve/", json=body, headers=internal())
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["items"][0]["quantity"] == 3
+    assert (await existing_product(db, lamp["id"])).stock == 7

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from shop_common.clients import ServiceClient, earlier_attempt_unknown
 from shop_common.errors import AppError, Conflict, NotFound, ServiceUnavailable
-from shop_common.schemas import InputModel
+from shop_common.schemas import InputModel, WholeNumber
 
 __all__ = [
     "MAX_RESERVE_ITEMS",
@@ -68,7 +68,7 @@ class ProductDetailsRequest(InputModel):
 
 class ReserveItem(InputModel):
     product_id: uuid.UUID
-    quantity: Annotated[int, Field(strict=True, ge=1, le=MAX_STOCK)]
+    quantity: Annotated[int, Field(strict=True, ge=1, le=MAX_STOCK), WholeNumber]
 
 
 class ReserveRequest(InputModel):
