@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, model_validator
 
 from order_service.models import VISIBLE_STATUSES, OrderStatus
-from shop_common.schemas import InputModel
+from shop_common.schemas import InputModel, WholeNumber
 
 __all__ = [
     "OrderCreate",
@@ -36,7 +36,9 @@ VisibleStatus = Annotated[
 ]
 
 Quantity = Annotated[
-    int, Field(strict=True, ge=1, le=1000, description="Units of the product (1..1000)")
+    int,
+    Field(strict=True, ge=1, le=1000, description="Units of the product (1..1000)"),
+    WholeNumber,
 ]
 
 
