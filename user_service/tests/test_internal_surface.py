@@ -6,7 +6,11 @@ from collections.abc import Callable
 import httpx
 
 from shop_common.testing.fixtures import app_client
-from shop_common.testing.openapi import internal_paths_in, public_and_internal_schemas
+from shop_common.testing.openapi import (
+    internal_paths_in,
+    internal_schema_refused,
+    public_and_internal_schemas,
+)
 from user_service.config import Settings
 from user_service.main import create_app
 
@@ -29,9 +33,8 @@ async def test_the_token_route_is_in_the_internal_schema_only(client: httpx.Asyn
 async def test_the_internal_schema_is_refused_without_the_secret(
     client: httpx.AsyncClient,
 ) -> None:
-    response = await client.get("/internal/openapi.json")
-    assert response.status_code == 403
-    assert response.json()["code"] == "invalid_internal_secret"
+    assert await internal_schema_refused(client)
+    assert await internal_schema_refused(client, "not-the-secret")
 
 
 async def test_with_an_internal_port_tokens_resolve_only_there(
