@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from order_service.models import VISIBLE_STATUSES, OrderStatus
 from shop_common.schemas import InputModel, WholeNumber
@@ -56,6 +63,26 @@ class OrderLine(BaseModel):
 
 class OrderCreate(InputModel):
     """Either the single-product form (`product_id`, `quantity`) or `items`, never both."""
+
+    # The schema says it too, so a body valid for the schema is one of the two forms.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["product_id"],
+                    "properties": {"product_id": {"type": "string"}, "items": {"type": "null"}},
+                },
+                {
+                    "required": ["items"],
+                    "properties": {
+                        "items": {"type": "array"},
+                        "product_id": {"type": "null"},
+                        "quantity": False,
+                    },
+                },
+            ]
+        }
+    )
 
     product_id: uuid.UUID | None = None
     quantity: Quantity = 1
