@@ -32,8 +32,8 @@ async def user_app(redis_prefix: str) -> AsyncIterator[FastAPI]:
     async with temporary_database("user", USER_INI) as url:
         settings = UserSettings(
             environment="test",
-            database_url=url,
-            redis_url=fixtures.redis_url_for_tests(),  # imported by name it would be collected
+            database_url=SecretStr(url),
+            redis_url=SecretStr(fixtures.redis_url_for_tests()),  # by name it would be collected
             redis_prefix=f"{redis_prefix}user:",
             secret=SecretStr(USER_SECRET),
             jwt_secret=SecretStr(strong_secret("user-jwt")),
