@@ -9,6 +9,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_common.schemas import NOT_WHITESPACE
+
 from .conftest import bearer, create_product, existing_product, internal
 
 
@@ -60,7 +62,7 @@ def test_an_update_needs_one_field_and_takes_no_null(app: FastAPI) -> None:
 
 
 def test_a_name_must_have_a_character_that_is_not_whitespace(app: FastAPI) -> None:
-    assert _create_schema(app)["properties"]["name"]["pattern"] == r"\S"
+    assert _create_schema(app)["properties"]["name"]["pattern"] == NOT_WHITESPACE
 
 
 def test_every_public_route_documents_429_and_503_and_every_body_413(app: FastAPI) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from shop_common.schemas import InputModel, partial_update_schema
+from shop_common.schemas import NOT_WHITESPACE, InputModel, partial_update_schema
 
 __all__ = [
     "PASSWORD_PATTERN",
@@ -75,7 +75,9 @@ Password = Annotated[str, Field(min_length=1, max_length=1024, examples=["Str0ng
 # local part: that rule spans two fields and no schema can state it (docs/decisions.md).
 # It ends with `(?![\s\S])`, not `$`: Python's `$` also matches before a final newline.
 PASSWORD_PATTERN = (
-    r"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])(?=.*[!-/:-@\[-`{-~])[^\s\x00]{8,128}(?![\s\S])"  # noqa: S105 - a pattern
+    r"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])(?=.*[!-/:-@\[-`{-~])"  # noqa: S105 - a pattern
+    + NOT_WHITESPACE
+    + r"{8,128}(?![\s\S])"
 )
 NewPassword = Annotated[
     str,

@@ -12,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from shop_common.schemas import InputModel, WholeNumber, partial_update_schema
+from shop_common.schemas import NOT_WHITESPACE, InputModel, WholeNumber, partial_update_schema
 from shop_contracts.product import MAX_STOCK, ProductRead
 
 __all__ = [
@@ -36,7 +36,7 @@ MAX_PRICE = 1_000_000_000_000
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    Field(json_schema_extra={"pattern": r"\S"}),
+    Field(json_schema_extra={"pattern": NOT_WHITESPACE}),
 ]
 Description = Annotated[str, Field(max_length=5000)]
 # strict: money and counts are JSON integers (`5.0` included), never strings or booleans.
