@@ -9,7 +9,8 @@
 # Uses TEST_DATABASE_URL / TEST_REDIS_URL when set; otherwise starts an embedded
 # PostgreSQL and Redis (from the locked environment) under .run/test and stops them after.
 # SKIP_E2E=1 skips the end-to-end run; E2E_REQUIRED=1 makes a missing npm an error;
-# SKIP_FAULTS=1 skips the fault suite (about 5 minutes: six faults on real processes).
+# SKIP_FAULTS=1 skips the fault suite (about 5 minutes: six faults on real processes);
+# SKIP_FUZZ=1 skips the schemathesis run against the three schemas (python -m tools.fuzz).
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=scripts/lib.sh
@@ -127,6 +128,11 @@ if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
     failures+=("end-to-end: npm/newman not available")
   else
     warn "npm not installed: Postman end-to-end run skipped"
+  fi
+  if [[ -n "${SKIP_FUZZ:-}" ]]; then
+    warn "SKIP_FUZZ set: fuzz step skipped"
+  else
+    step "fuzz (schemathesis)" uv run --locked python -m tools.fuzz
   fi
   if [[ -n "${SKIP_FAULTS:-}" ]]; then
     warn "SKIP_FAULTS set: fault suite skipped"
