@@ -18,6 +18,10 @@ PRODUCT_URL="http://127.0.0.1:$PRODUCT_SERVICE_PORT" \
 ORDER_URL="http://127.0.0.1:$ORDER_SERVICE_PORT" \
   bash scripts/run_e2e.sh
 
+# Redis ACLs: nothing the services sent during the run was refused (they fail open, so
+# only the ACL LOG would show a command or key missing from tools/native/redis_acl.py).
+.venv/bin/python -m tools.native check-redis-acl
+
 prometheus_args=()
 if [[ -f "$RUN_DIR/pids/prometheus.pid" ]]; then
   prometheus_args=(--prometheus "http://127.0.0.1:$PROMETHEUS_PORT")

@@ -9,6 +9,7 @@ shell scripts in scripts/ are thin entry points to them):
   metric names they use, checked against the metrics the code declares (`tools.metrics`);
 - `check_exported_metrics`: the running services export what dashboards and alerts use;
 - `net`: small network probes for the shell scripts (`ready URL`, `port-in-use HOST PORT`).
+- `native`: native mode of ./run_services.sh (supervisord, embedded datastores, Redis ACLs).
 """
 
 import os

@@ -9,20 +9,27 @@ from dotenv import dotenv_values
 
 from tools.native import commands, datastores, redis_acl
 from tools.native.layout import Failure, Layout, error
+from tools.native.secret_file import redis_password_name
 
 __all__ = ["main"]
 
 
 def _check_redis_acl(layout: Layout) -> None:
-    """Re-run the ACL check of `start` against the running embedded Redis."""
+    """Re-run the ACL check of `start` against the running embedded Redis, and fail when
+    Redis refused a service anything since then (the end-to-end run calls this)."""
     secrets = {k: v for k, v in dotenv_values(layout.secrets_file).items() if v}
     base = datastores.embedded_redis_url(layout)
     try:
+        admin = secrets[redis_password_name("admin")]
         urls = datastores.acl_urls(layout, base, secrets)
     except KeyError:
         raise Failure(f"no Redis passwords in {layout.secrets_file}") from None
+    refused = redis_acl.denials(base, admin)
     redis_acl.check(base, urls)
-    print("redis ACL: each service reaches only its own keys; no password, no access")
+    redis_acl.reset_log(base, admin)
+    if refused:
+        raise Failure("Redis refused the services since the start: " + "; ".join(refused))
+    print("redis ACL: each service reaches only its own keys, and nothing it sent was refused")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:

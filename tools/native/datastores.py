@@ -140,6 +140,8 @@ def embedded_redis_url(layout: Layout) -> str:
 def _acl_urls(layout: Layout, base: str, secrets: Mapping[str, str]) -> dict[str, str]:
     """One ACL user per service on our embedded Redis, checked before anything uses it."""
     urls = acl_urls(layout, base, secrets)
-    redis_acl.configure(base, secrets[redis_password_name("admin")], urls)
+    admin = secrets[redis_password_name("admin")]
+    redis_acl.configure(base, admin, urls)
     redis_acl.check(base, urls)
+    redis_acl.reset_log(base, admin)
     return urls

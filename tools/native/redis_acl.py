@@ -2,12 +2,13 @@
 
 Every key a service writes starts with its `settings.redis_prefix`, "<service>:": the JSON
 caches (`product:product:<id>`, `order:token:<hash>`), the user service's token denylist
-(`user:<jti>`) and the rate limiter (`<service>:limits:LIMITS...`, the `limits` library's
-key_prefix). The commands are the ones those send: GET/SET/DEL/EXISTS/TTL, the limiter's
-Lua script (EVALSHA, EVAL, SCRIPT LOAD, and INCRBY/EXPIRE inside it: scripts run with the
-caller's permissions), PING for /ready, SELECT for the database number and CLIENT SETINFO
-(redis-py names its connections; refused, it would only fill the ACL LOG). Anything else
-(FLUSHALL, KEYS, CONFIG, another service's keys) is refused.
+(`user:denylist:<jti>`) and the rate limiter (`<service>:limits:LIMITER/...`, the `limits`
+library's key_prefix). The commands are the ones those send: GET/SET/DEL/EXISTS/TTL, the
+limiter's Lua script (EVALSHA, EVAL, SCRIPT LOAD, and INCRBY/EXPIRE inside it: scripts run
+with the caller's permissions), PING for /ready, SELECT for the database number, and CLIENT
+SETINFO / CLIENT MAINT_NOTIFICATIONS (redis-py sends them on connecting and ignores their
+failure; refused, they would only fill the ACL LOG). Anything else (FLUSHALL, KEYS, CONFIG,
+another service's keys) is refused.
 
 The default user, which the servers' own tooling would use, gets a password too
 (REDIS_ADMIN_PASSWORD in secrets.env), so a URL without credentials reaches nothing.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from redis.exceptions import AuthenticationError, ResponseError
@@ -25,7 +26,7 @@ from sqlalchemy import make_url
 
 from tools.native.layout import Failure
 
-__all__ = ["COMMANDS", "check", "configure", "user_name"]
+__all__ = ["COMMANDS", "check", "configure", "denials", "reset_log", "user_name"]
 
 COMMANDS = (
     "get",
@@ -41,6 +42,7 @@ COMMANDS = (
     "ping",
     "select",
     "client|setinfo",
+    "client|maint_notifications",
 )
 TIMEOUT_SECONDS = 5.0
 
@@ -98,3 +100,20 @@ def check(base_url: str, urls: Mapping[str, str]) -> None:
             problems.append("the default user needs no password")
     if problems:
         raise Failure("the Redis ACL check failed: " + "; ".join(problems))
+
+
+def denials(base_url: str, admin_password: str) -> list[str]:
+    """What Redis refused the services since the log was last reset (ACL LOG): a service
+    fails open on a refusal, so only this shows a command or key missing from the rules."""
+    with _client(base_url, admin_password) as admin:
+        entries = cast(list[dict[str, Any]], admin.acl_log())
+    return [
+        f"{e.get('username')} {e.get('reason')} {e.get('object')} x{e.get('count')}"
+        for e in entries
+    ]
+
+
+def reset_log(base_url: str, admin_password: str) -> None:
+    """Empty the ACL LOG (after `check`, whose refusals are meant)."""
+    with _client(base_url, admin_password) as admin:
+        admin.acl_log_reset()
