@@ -43,6 +43,10 @@ class Settings(UserServiceSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=1)
     idempotency_wait_seconds: float = Field(15.0, ge=0)
     poll_interval_seconds: float = Field(0.05, gt=0)
+    # The defence against hoarding (orders carry no payment): the units of one product a
+    # user may hold in live orders (pending or confirmed) at once; 0 turns the bound off.
+    # The default is ten full lines, far above normal use and the benchmarks' orders of one.
+    max_units_per_product_per_user: int = Field(10_000, ge=0)
 
     @model_validator(mode="after")
     def _grace_outlasts_a_saga_step(self) -> "Settings":

@@ -5,14 +5,22 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import BigInteger, DateTime, Integer, String
 
 from shop_common.db import ModelDefaults, service_metadata
 
-__all__ = ["VISIBLE_STATUSES", "Base", "IdempotencyKey", "Order", "OrderItem", "OrderStatus"]
+__all__ = [
+    "LIVE_STATUSES",
+    "VISIBLE_STATUSES",
+    "Base",
+    "IdempotencyKey",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
+]
 
 
 class OrderStatus(enum.StrEnum):
@@ -25,7 +33,10 @@ class OrderStatus(enum.StrEnum):
 
 # What an owner can see; `cancelled` never leaves the service.
 VISIBLE_STATUSES = tuple(status for status in OrderStatus if status is not OrderStatus.CANCELLED)
+# Orders that hold (or may hold) their stock: what the per-user bound counts.
+LIVE_STATUSES = (OrderStatus.PENDING, OrderStatus.CONFIRMED)
 _STATUSES = ", ".join(f"'{status.value}'" for status in OrderStatus)
+_LIVE = ", ".join(f"'{status.value}'" for status in LIVE_STATUSES)
 
 
 class Base(ModelDefaults, DeclarativeBase):
@@ -39,6 +50,10 @@ class Order(Base):
         CheckConstraint("total >= 0", name="total_not_negative"),
         Index("ix_orders_user_id_created_at", "user_id", "created_at", "id"),
         Index("ix_orders_status_modified_at", "status", "modified_at"),
+        # The per-user bound sums a user's live orders only, however many others they have.
+        Index(
+            "ix_orders_user_id_live", "user_id", "id", postgresql_where=text(f"status IN ({_LIVE})")
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -48,8 +63,8 @@ class Order(Base):
     # Set when the reconciler takes an abandoned pending order to give its stock back:
     # from then on the order can never be confirmed, whatever its create step does.
     release_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Set while a delete releases the order's stock (no row lock is held meanwhile);
-    # cleared if the release fails, and the order becomes `cancelled` when it succeeds.
+    # Set when its owner deletes the order (no row lock is held while its stock is
+    # released); never cleared: the order becomes `cancelled` once the release succeeds.
     delete_requested_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), index=True
     )

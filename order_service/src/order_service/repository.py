@@ -5,12 +5,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from order_service.models import IdempotencyKey, Order, OrderItem, OrderStatus
+from order_service.models import LIVE_STATUSES, IdempotencyKey, Order, OrderItem, OrderStatus
 from order_service.schemas import OrderLine
 
 __all__ = [
@@ -25,13 +25,55 @@ __all__ = [
     "insert_key",
     "link_key",
     "list_orders",
+    "lock_user_orders",
     "purge_expired_keys",
     "save_response",
     "try_advisory_lock",
+    "units_held",
 ]
 
 # What an owner sees: neither cancelled orders nor those whose cancellation is recorded.
 VISIBLE = and_(Order.status != OrderStatus.CANCELLED, Order.delete_requested_at.is_(None))
+# The advisory-lock space of "a user's order creates" (the two-key form, which never meets
+# the reconciler's one-key lock); the key is 32 bits of the user id.
+USER_ORDERS_LOCK_SPACE = 0x4F_52_44_55
+
+
+async def lock_user_orders(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Wait for, then hold until the transaction ends, the user's create lock: two creates
+    of one user then count each other's orders. Two users sharing 32 bits only queue."""
+    key = int.from_bytes(user_id.bytes[:4], "big", signed=True)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:space, :key)"),
+        {"space": USER_ORDERS_LOCK_SPACE, "key": key},
+    )
+
+
+async def units_held(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    product_ids: Sequence[uuid.UUID],
+    besides: uuid.UUID,
+) -> dict[uuid.UUID, int]:
+    """Units of each product the user's live orders but `besides` hold (products with none
+    are absent).
+
+    One query: the user's live orders from their partial index, their lines by primary key.
+    """
+    result = await session.execute(
+        select(OrderItem.product_id, func.sum(OrderItem.quantity))
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(
+            Order.user_id == user_id,
+            Order.id != besides,
+            # Literal values, so a cached generic plan still matches the partial index.
+            Order.status.in_([literal(s.value, literal_execute=True) for s in LIVE_STATUSES]),
+            OrderItem.product_id.in_(product_ids),
+        )
+        .group_by(OrderItem.product_id)
+    )
+    return {product_id: int(units) for product_id, units in result.all()}
 
 
 async def create_order(

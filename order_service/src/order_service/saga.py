@@ -80,6 +80,7 @@ async def _start(
                 key=key,
                 now=datetime.now(UTC),
                 key_ttl_seconds=ctx.settings.idempotency_ttl_seconds,
+                max_units=ctx.settings.max_units_per_product_per_user,
             )
 
     started = await _poll(ctx, attempt, ctx.settings.idempotency_wait_seconds)

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -19,6 +20,7 @@ from order_service.models import VISIBLE_STATUSES, OrderStatus
 from shop_common.schemas import InputModel, WholeNumber
 
 __all__ = [
+    "MAX_QUANTITY",
     "OrderCreate",
     "OrderItemRead",
     "OrderLine",
@@ -42,9 +44,13 @@ VisibleStatus = Annotated[
     WithJsonSchema({"type": "string", "enum": [status.value for status in VISIBLE_STATUSES]}),
 ]
 
+# The most units of one product an order may take, per line and after merging lines.
+MAX_QUANTITY = 1000
 Quantity = Annotated[
     int,
-    Field(strict=True, ge=1, le=1000, description="Units of the product (1..1000)"),
+    Field(
+        strict=True, ge=1, le=MAX_QUANTITY, description=f"Units of the product (1..{MAX_QUANTITY})"
+    ),
     WholeNumber,
 ]
 
@@ -59,6 +65,14 @@ class OrderLine(BaseModel):
 
     product_id: uuid.UUID
     quantity: int
+
+
+def _merged(items: list[OrderLineIn]) -> dict[uuid.UUID, int]:
+    """Units per product, in the order products first appear."""
+    merged: dict[uuid.UUID, int] = {}
+    for item in items:
+        merged[item.product_id] = merged.get(item.product_id, 0) + item.quantity
+    return merged
 
 
 class OrderCreate(InputModel):
@@ -86,7 +100,29 @@ class OrderCreate(InputModel):
 
     product_id: uuid.UUID | None = None
     quantity: Quantity = 1
-    items: Annotated[list[OrderLineIn] | None, Field(min_length=1, max_length=50)] = None
+    items: Annotated[
+        list[OrderLineIn] | None,
+        Field(
+            min_length=1,
+            max_length=50,
+            description=f"Lines for the same product are merged; at most {MAX_QUANTITY} "
+            "units of a product in all",
+        ),
+    ] = None
+
+    @field_validator("items")
+    @classmethod
+    def _merged_within_cap(cls, items: list[OrderLineIn] | None) -> list[OrderLineIn] | None:
+        # The cap is on what is reserved, so it holds after merging: 50 lines of 1000 units
+        # of one product would otherwise be one line of 50,000.
+        over = [(pid, qty) for pid, qty in _merged(items or []).items() if qty > MAX_QUANTITY]
+        if over:
+            pid, qty = over[0]
+            raise ValueError(
+                f"The lines for product {pid} add up to {qty} units; "
+                f"at most {MAX_QUANTITY} units of a product per order"
+            )
+        return items
 
     @model_validator(mode="after")
     def _one_form(self) -> "OrderCreate":
@@ -102,9 +138,7 @@ class OrderCreate(InputModel):
         if self.items is None:
             assert self.product_id is not None  # noqa: S101 - guaranteed by _one_form
             return [OrderLine(product_id=self.product_id, quantity=self.quantity)]
-        merged: dict[uuid.UUID, int] = {}
-        for item in self.items:
-            merged[item.product_id] = merged.get(item.product_id, 0) + item.quantity
+        merged = _merged(self.items)
         return [OrderLine(product_id=pid, quantity=qty) for pid, qty in merged.items()]
 
 

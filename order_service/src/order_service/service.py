@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import repository
+from order_service.errors import OrderLimitExceeded
 from order_service.models import Order, OrderStatus
 from order_service.schemas import OrderLine, OrderRead, lines_hash
 from shop_common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
@@ -24,6 +25,7 @@ __all__ = [
     "Replay",
     "ReplayedError",
     "Started",
+    "check_holdings",
     "check_reservation",
     "claim_delete",
     "confirm_order",
@@ -102,20 +104,79 @@ async def start_order(
     key: str | None,
     now: datetime,
     key_ttl_seconds: int,
+    max_units: int = 0,
 ) -> Started | Replay | None:
     """Write the pending order, claiming `key` for it; a replay when the key has an answer;
-    None while another request holding the key is still running."""
+    None while another request holding the key is still running.
+
+    A new order is refused (409 `order_limit_exceeded`; the transaction rolls back, so no
+    order and no key are kept) when it would take the user past `max_units` of a product in
+    live orders; 0 is no bound.
+    """
     if key is None:
         order = await repository.create_order(session, user_id=user_id, lines=lines)
-        return Started(order.id)
-    expired = now - timedelta(seconds=key_ttl_seconds)
-    await repository.delete_expired_key(session, user_id=user_id, key=key, created_before=expired)
-    request_hash = lines_hash(list(lines))
-    if await repository.insert_key(session, user_id=user_id, key=key, request_hash=request_hash):
+    else:
+        expired = now - timedelta(seconds=key_ttl_seconds)
+        await repository.delete_expired_key(
+            session, user_id=user_id, key=key, created_before=expired
+        )
+        request_hash = lines_hash(list(lines))
+        if not await repository.insert_key(
+            session, user_id=user_id, key=key, request_hash=request_hash
+        ):
+            return await _answer_for_key(
+                session, user_id=user_id, key=key, request_hash=request_hash
+            )
         order = await repository.create_order(session, user_id=user_id, lines=lines)
         await repository.link_key(session, user_id=user_id, key=key, order_id=order.id)
-        return Started(order.id)
-    return await _answer_for_key(session, user_id=user_id, key=key, request_hash=request_hash)
+    if max_units:
+        await _within_bound(
+            session, order_id=order.id, user_id=user_id, lines=lines, limit=max_units
+        )
+    return Started(order.id)
+
+
+async def _within_bound(
+    session: AsyncSession,
+    *,
+    order_id: uuid.UUID,
+    user_id: uuid.UUID,
+    lines: Sequence[OrderLine],
+    limit: int,
+) -> None:
+    # The lock comes last, once the order is written, so it is held for one query and the
+    # commit only: the user's next create waits for it, then counts this order too, so two
+    # creates at once cannot both pass.
+    await repository.lock_user_orders(session, user_id)
+    held = await repository.units_held(
+        session,
+        user_id=user_id,
+        product_ids=[line.product_id for line in lines],
+        besides=order_id,
+    )
+    check_holdings(lines, held, limit)
+
+
+def check_holdings(lines: Sequence[OrderLine], held: dict[uuid.UUID, int], limit: int) -> None:
+    """Refuse an order that would take its user past `limit` units of a product `held` in
+    their other live orders: with no payment step, this is what keeps a few accounts from
+    taking a product's whole stock."""
+    over = [
+        {
+            "product_id": str(line.product_id),
+            "requested": line.quantity,
+            "held": held.get(line.product_id, 0),
+            "limit": limit,
+        }
+        for line in lines
+        if held.get(line.product_id, 0) + line.quantity > limit
+    ]
+    if over:
+        raise OrderLimitExceeded(
+            f"This order would take you past {limit} units of one product in your pending and "
+            "confirmed orders",
+            details=over,
+        )
 
 
 async def _answer_for_key(
