@@ -214,7 +214,6 @@ async def internal_ping() -> dict[str, bool]:
 def build_app(settings: CommonTestSettings) -> FastAPI:
     app = create_service_app(
         settings,
-        title="Common test service",
         description="shop_common on its own",
         routers=[router, internal_router],
     )

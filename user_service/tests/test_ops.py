@@ -307,7 +307,7 @@ async def test_an_unexpected_error_is_a_500_envelope_that_keeps_the_request_id(
     async def explode() -> None:
         raise RuntimeError("kaboom")
 
-    app = create_service_app(settings, title="t", description="d", routers=[boom])
+    app = create_service_app(settings, routers=[boom])
     async with app_client(app) as client:
         response = await client.get("/boom", headers={"X-Request-ID": "rid-500"})
     assert response.status_code == 500

@@ -8,6 +8,8 @@ readiness checks once, runs the service's own start-up hooks, and closes everyth
 shutdown.
 """
 
+import inspect
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
@@ -188,19 +190,26 @@ def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
     app.add_middleware(SecurityHeadersMiddleware)
 
 
+def _package_doc(settings: ServiceSettings) -> str:
+    package = sys.modules.get(type(settings).__module__.partition(".")[0])
+    return inspect.cleandoc(package.__doc__ or "") if package else ""
+
+
 def create_service_app(
     settings: ServiceSettings,
     *,
-    title: str,
-    description: str,
     routers: Sequence[APIRouter],
     startup_hooks: Sequence[StartupHook] = (),
     domain_series: Sequence[DomainSeries] = (),
+    description: str | None = None,
 ) -> ServiceApp:
+    """The service's app. Its OpenAPI title comes from `settings.service_name` and its
+    description, unless given, from the docstring of the service's package (the package of
+    its settings class): the one place that says what the service is for."""
     configure_logging(settings.service_name, settings.log_level)
     app = ServiceApp(
-        title=title,
-        description=description,
+        title=f"{settings.service_name.capitalize()} service",
+        description=description if description is not None else _package_doc(settings),
         version="1.0.0",
         lifespan=_lifespan(settings, startup_hooks, domain_series),
         redirect_slashes=False,

@@ -6,7 +6,7 @@ Services and repositories only `flush()`.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
@@ -27,6 +27,8 @@ __all__ = [
     "after_commit",
     "commit_early",
     "get_session",
+    "insert",
+    "remove",
     "service_metadata",
 ]
 
@@ -138,3 +140,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+Row = TypeVar("Row")
+
+
+async def insert(session: AsyncSession, row: Row) -> Row:
+    """Add `row` and flush, so that its defaults and a constraint violation are known now."""
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def remove(session: AsyncSession, row: object) -> None:
+    """Delete `row` and flush, so that a violated foreign key fails here, not at commit."""
+    await session.delete(row)
+    await session.flush()

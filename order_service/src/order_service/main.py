@@ -28,8 +28,6 @@ def create_app(
         hooks.append(reconciler_hook)
     return create_service_app(
         settings,
-        title="Order service",
-        description="Orders placed as a saga over the product service's stock.",
         routers=[router],
         startup_hooks=hooks,
         domain_series=SERIES,

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -223,18 +223,13 @@ async def claim_stale_pending(
         )
         .order_by(Order.modified_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    ids = list((await session.scalars(stale)).all())
-    if ids:
-        await session.execute(
-            update(Order)
-            .where(Order.id.in_(ids))
-            .values(
-                modified_at=now, release_requested_at=func.coalesce(Order.release_requested_at, now)
-            )
-        )
-    return ids
+    return await _claim(
+        session,
+        stale,
+        modified_at=now,
+        release_requested_at=func.coalesce(Order.release_requested_at, now),
+    )
 
 
 async def claim_abandoned_deletes(
@@ -248,11 +243,16 @@ async def claim_abandoned_deletes(
         .where(Order.status != OrderStatus.CANCELLED, Order.delete_requested_at < requested_before)
         .order_by(Order.delete_requested_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    ids = list((await session.scalars(abandoned)).all())
+    return await _claim(session, abandoned, delete_requested_at=now)
+
+
+async def _claim(
+    session: AsyncSession, candidates: Select[uuid.UUID], **values: Any
+) -> list[uuid.UUID]:
+    """Lock the orders `candidates` selects that no other replica holds (SKIP LOCKED), stamp
+    them with `values` so that they are not claimed again at once, and return their ids."""
+    ids = list((await session.scalars(candidates.with_for_update(skip_locked=True))).all())
     if ids:
-        await session.execute(
-            update(Order).where(Order.id.in_(ids)).values(delete_requested_at=now)
-        )
+        await session.execute(update(Order).where(Order.id.in_(ids)).values(**values))
     return ids

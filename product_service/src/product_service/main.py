@@ -20,8 +20,6 @@ def create_app(
     settings = settings or Settings()
     return create_service_app(
         settings,
-        title="Product service",
-        description="The product catalogue, its cache, and stock reservations for orders.",
         routers=routers,
         startup_hooks=[user_client_hook(settings, user_transport), product_cache_hook(settings)],
         domain_series=SERIES,

@@ -14,8 +14,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     return create_service_app(
         settings,
-        title="User service",
-        description="Accounts, JWT sessions and token resolution for the shop.",
         routers=routers,
         startup_hooks=[auth_hook(settings)],
     )

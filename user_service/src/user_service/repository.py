@@ -3,9 +3,10 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_common.db import insert, remove
 from user_service.models import RefreshToken, User
 
 __all__ = [
@@ -51,15 +52,11 @@ async def lock_user(
 
 
 async def create_user(session: AsyncSession, *, email: str, name: str, password_hash: str) -> User:
-    user = User(email=email, name=name, password_hash=password_hash)
-    session.add(user)
-    await session.flush()
-    return user
+    return await insert(session, User(email=email, name=name, password_hash=password_hash))
 
 
 async def delete_user(session: AsyncSession, user: User) -> None:
-    await session.delete(user)
-    await session.flush()
+    await remove(session, user)
 
 
 async def add_refresh_token(
@@ -96,18 +93,17 @@ async def get_refresh_token_for_update(
 async def revoke_refresh_family(
     session: AsyncSession, family_id: uuid.UUID, *, now: datetime
 ) -> None:
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    await _revoke(session, RefreshToken.family_id == family_id, now=now)
 
 
 async def revoke_user_refresh_tokens(
     session: AsyncSession, user_id: uuid.UUID, *, now: datetime
 ) -> None:
+    await _revoke(session, RefreshToken.user_id == user_id, now=now)
+
+
+async def _revoke(session: AsyncSession, which: ColumnElement[bool], *, now: datetime) -> None:
+    """Revoke, at `now`, the refresh tokens `which` selects that are not revoked yet."""
     await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
+        update(RefreshToken).where(which, RefreshToken.revoked_at.is_(None)).values(revoked_at=now)
     )

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.catalogue.schemas import ProductCreate, ProductFilters, ProductSort
 from product_service.models import Product
+from shop_common.db import insert, remove
 
 __all__ = [
     "count_products",
@@ -55,15 +56,11 @@ async def name_taken(
 async def create_product(
     session: AsyncSession, *, creator_id: uuid.UUID, data: ProductCreate
 ) -> Product:
-    product = Product(creator_id=creator_id, **data.model_dump())
-    session.add(product)
-    await session.flush()
-    return product
+    return await insert(session, Product(creator_id=creator_id, **data.model_dump()))
 
 
 async def delete_product(session: AsyncSession, product: Product) -> None:
-    await session.delete(product)
-    await session.flush()
+    await remove(session, product)
 
 
 async def list_products(
