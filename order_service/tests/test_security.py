@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import repository, service
-from order_service.context import OrderContext, transaction
+from order_service.context import OrderContext, PerUserGate, transaction
 from order_service.models import Order, OrderItem
 from order_service.reconciler import reconcile_once
 from shop_common.testing.fixtures import app_client
@@ -282,6 +282,25 @@ async def test_a_burst_of_creates_at_the_bound_lets_exactly_one_through(
     assert sorted(r.status_code for r in responses) == [201] + [409] * 7
     assert await units_in_orders(db) == LIMIT
     assert products.stock(lamp) == 100 - LIMIT
+
+
+async def test_the_gate_lets_a_few_creates_of_one_user_in_at_once_and_forgets_them() -> None:
+    """A user's creates queue for the bound's lock: no more than the gate's width of them
+    hold a pooled connection while they wait, so one burst cannot starve the others."""
+    gate, inside, most = PerUserGate(width=2), 0, 0
+    ada, bob = uuid.uuid4(), uuid.uuid4()
+
+    async def create(user_id: uuid.UUID) -> None:
+        nonlocal inside, most
+        async with gate.enter(user_id):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(create(ada) for _ in range(6)), create(bob))
+    assert most == 3  # two of ada's, and bob's
+    assert len(gate) == 0
 
 
 # Finding 5: a delete whose release times out or fails.

@@ -7,16 +7,46 @@ these flows take the app's session factory instead and run each step in its own 
 transaction (`async with transaction(ctx) as session:`), committed before the next call.
 """
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from order_service.config import Settings
 from shop_contracts.product import ProductServiceClient
 
-__all__ = ["OrderContext", "transaction"]
+__all__ = ["OrderContext", "PerUserGate", "transaction"]
+
+
+class PerUserGate:
+    """At most `width` holders per user id at once in this process; the others queue here.
+
+    The per-user bound serializes a user's creates on a database lock, and a create waiting
+    for it holds a pooled connection: without this gate one user's burst could hold the
+    whole pool while it queues, starving every other request. A few at once keep the next
+    creates ready (their orders written) while one holds the lock."""
+
+    def __init__(self, width: int = 4) -> None:
+        self._width = width
+        self._gates: dict[uuid.UUID, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @asynccontextmanager
+    async def enter(self, user_id: uuid.UUID) -> AsyncIterator[None]:
+        semaphore, users = self._gates.setdefault(user_id, (asyncio.Semaphore(self._width), [0]))
+        users[0] += 1
+        try:
+            async with semaphore:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:  # nobody holds or waits: forget the user
+                del self._gates[user_id]
+
+    def __len__(self) -> int:
+        return len(self._gates)
 
 
 @dataclass(frozen=True)
@@ -24,6 +54,8 @@ class OrderContext:
     sessionmaker: async_sessionmaker[AsyncSession]
     products: ProductServiceClient
     settings: Settings
+    # Creates of one user that may hold a connection at once (see `PerUserGate`).
+    creates: PerUserGate = field(default_factory=PerUserGate)
 
 
 @asynccontextmanager

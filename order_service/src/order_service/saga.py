@@ -27,6 +27,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -71,8 +72,15 @@ async def _poll(ctx: OrderContext, attempt: Callable[[], Awaitable[T]], wait_sec
 async def _start(
     ctx: OrderContext, *, user_id: uuid.UUID, lines: Sequence[OrderLine], key: str | None
 ) -> service.Started | service.Replay:
+    bound = ctx.settings.max_units_per_product_per_user
+
+    # Under the bound a user's creates queue on a lock: the gate keeps them from holding
+    # the pool's connections while they do (context.PerUserGate).
+    def gate() -> AbstractAsyncContextManager[None]:
+        return ctx.creates.enter(user_id) if bound else nullcontext()
+
     async def attempt() -> service.Started | service.Replay | None:
-        async with transaction(ctx) as session:
+        async with gate(), transaction(ctx) as session:
             return await service.start_order(
                 session,
                 user_id=user_id,
@@ -80,7 +88,7 @@ async def _start(
                 key=key,
                 now=datetime.now(UTC),
                 key_ttl_seconds=ctx.settings.idempotency_ttl_seconds,
-                max_units=ctx.settings.max_units_per_product_per_user,
+                max_units=bound,
             )
 
     started = await _poll(ctx, attempt, ctx.settings.idempotency_wait_seconds)
