@@ -9,14 +9,17 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Header, Query, Request
 
 from product_service.catalogue.cache import ProductCache
-from product_service.catalogue.schemas import MAX_PRICE, ProductFilters, ProductSort
+from product_service.catalogue.schemas import MAX_PRICE, ProductEdit, ProductFilters, ProductSort
 from product_service.config import Settings
 from shop_common.app import StartupHook
 from shop_common.errors import ValidationFailed
+from shop_common.routing import IdPath
+from shop_contracts.authentication import WriterDep
 
 __all__ = [
     "IfMatchHeader",
     "ProductCacheDep",
+    "ProductEditDep",
     "ProductFiltersDep",
     "product_cache_hook",
 ]
@@ -81,3 +84,12 @@ IfMatchHeader = Annotated[
         "matches any version)",
     ),
 ]
+
+
+def _product_edit(
+    product_id: IdPath, user: WriterDep, if_match: IfMatchHeader = None
+) -> ProductEdit:
+    return ProductEdit(product_id=product_id, user_id=user.id, if_match=if_match)
+
+
+ProductEditDep = Annotated[ProductEdit, Depends(_product_edit)]

@@ -6,8 +6,8 @@ from product_service.catalogue import service
 from product_service.catalogue.cache import VersionedProduct
 from product_service.catalogue.schemas import ProductCreate, ProductRead, ProductUpdate
 from product_service.deps import (
-    IfMatchHeader,
     ProductCacheDep,
+    ProductEditDep,
     ProductFiltersDep,
 )
 from product_service.errors import (
@@ -102,17 +102,13 @@ async def get_product(
     },
 )
 async def update_product(
-    product_id: IdPath,
+    edit: ProductEditDep,
     body: ProductUpdate,
-    user: WriterDep,
     session: SessionDep,
     cache: ProductCacheDep,
     response: Response,
-    if_match: IfMatchHeader = None,
 ) -> MessageDataResponse[ProductRead]:
-    entry = await service.update_product(
-        session, cache, product_id=product_id, user_id=user.id, data=body, if_match=if_match
-    )
+    entry = await service.update_product(session, cache, edit, data=body)
     return MessageDataResponse(
         message="Product updated successfully", data=_with_etag(response, entry)
     )
@@ -120,15 +116,9 @@ async def update_product(
 
 @public_router.delete("/product/{id}/", responses=error_responses(*OWNER_ERRORS))
 async def delete_product(
-    product_id: IdPath,
-    user: WriterDep,
-    session: SessionDep,
-    cache: ProductCacheDep,
-    if_match: IfMatchHeader = None,
+    edit: ProductEditDep, session: SessionDep, cache: ProductCacheDep
 ) -> MessageResponse:
-    await service.delete_product(
-        session, cache, product_id=product_id, user_id=user.id, if_match=if_match
-    )
+    await service.delete_product(session, cache, edit)
     return MessageResponse(message="Product deleted successfully")
 
 

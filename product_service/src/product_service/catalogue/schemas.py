@@ -85,3 +85,12 @@ class ProductFilters(BaseModel):
     in_stock: bool | None = None
     creator_id: uuid.UUID | None = None
     sort: ProductSort = "-created_at"
+
+
+class ProductEdit(BaseModel):
+    """Who asks to change which product, and the version they read (If-Match), as the update
+    and delete routes receive them."""
+
+    product_id: uuid.UUID
+    user_id: uuid.UUID
+    if_match: str | None = None

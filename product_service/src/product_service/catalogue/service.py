@@ -9,6 +9,7 @@ from product_service.catalogue import repository
 from product_service.catalogue.cache import ProductCache, VersionedProduct, make_etag
 from product_service.catalogue.schemas import (
     ProductCreate,
+    ProductEdit,
     ProductFilters,
     ProductRead,
     ProductUpdate,
@@ -77,20 +78,14 @@ async def list_products(
 
 
 async def update_product(
-    session: AsyncSession,
-    cache: ProductCache,
-    *,
-    product_id: uuid.UUID,
-    user_id: uuid.UUID,
-    data: ProductUpdate,
-    if_match: str | None,
+    session: AsyncSession, cache: ProductCache, edit: ProductEdit, *, data: ProductUpdate
 ) -> VersionedProduct:
-    await cache.invalidate(session, [product_id])
-    product = await _editable(session, product_id=product_id, user_id=user_id, if_match=if_match)
+    await cache.invalidate(session, [edit.product_id])
+    product = await _editable(session, edit)
     changes = data.model_dump(exclude_unset=True)
     new_name = changes.get("name", product.name)
     if new_name != product.name and await repository.name_taken(
-        session, creator_id=user_id, name=new_name, exclude_id=product.id
+        session, creator_id=edit.user_id, name=new_name, exclude_id=product.id
     ):
         raise _name_taken()
     for field, value in changes.items():
@@ -103,30 +98,21 @@ async def update_product(
     return versioned(product)
 
 
-async def delete_product(
-    session: AsyncSession,
-    cache: ProductCache,
-    *,
-    product_id: uuid.UUID,
-    user_id: uuid.UUID,
-    if_match: str | None,
-) -> None:
+async def delete_product(session: AsyncSession, cache: ProductCache, edit: ProductEdit) -> None:
     """Delete the product; reservations keep their own snapshot of it."""
-    await cache.invalidate(session, [product_id])
-    product = await _editable(session, product_id=product_id, user_id=user_id, if_match=if_match)
+    await cache.invalidate(session, [edit.product_id])
+    product = await _editable(session, edit)
     await repository.delete_product(session, product)
 
 
-async def _editable(
-    session: AsyncSession, *, product_id: uuid.UUID, user_id: uuid.UUID, if_match: str | None
-) -> Product:
+async def _editable(session: AsyncSession, edit: ProductEdit) -> Product:
     """The product, locked, once it exists (404), is the user's (403) and is unchanged (412)."""
-    product = await repository.get_product_for_update(session, product_id)
+    product = await repository.get_product_for_update(session, edit.product_id)
     if product is None:
         raise ProductNotFound()
-    if product.creator_id != user_id:
+    if product.creator_id != edit.user_id:
         raise NotProductOwner()
-    if not _etag_matches(if_match, make_etag(product.id, product.version)):
+    if not _etag_matches(edit.if_match, make_etag(product.id, product.version)):
         raise PreconditionFailed(
             "The product changed since you read it; fetch it again and retry",
             code="precondition_failed",
