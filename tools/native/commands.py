@@ -57,6 +57,8 @@ def start(layout: Layout) -> None:
             )
     for folder in ("logs", "pids"):
         (layout.run_dir / folder).mkdir(parents=True, exist_ok=True)
+    if supervisor.state() is not None:  # left over by a run whose programs all exited
+        supervisor.shutdown()
     layout.mode_file.write_text("native\n")
     try:
         _start(layout, supervisor)
@@ -76,7 +78,8 @@ def _start(layout: Layout, supervisor: Supervisor) -> None:
     env["ENVIRONMENT"] = env.get("ENVIRONMENT") or "development"
     for service in ("user", "product"):
         if service in layout.ports:
-            env.setdefault(f"{service.upper()}_SERVICE_URL", layout.url(service))
+            name = f"{service.upper()}_SERVICE_URL"
+            env[name] = env.get(name) or layout.url(service)
     stores = datastores.prepare(layout, env, secrets)
     for service in layout.services:  # each program gets only its own URLs (below)
         env.pop(f"{service.upper()}_SERVICE_DATABASE_URL", None)

@@ -110,14 +110,18 @@ class Supervisor:
     # -- daemon
     def start(self, env: Mapping[str, str]) -> None:
         """Start supervisord in daemon mode (it starts every program) and wait for it."""
-        subprocess.run(
-            [str(self.layout.venv_bin / "supervisord"), "-c", str(self.config)],
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,  # never the caller's pipe: a daemon would keep it
-            stderr=subprocess.DEVNULL,
-            check=True,
-        )
+        log = self.layout.log_file("supervisord")
+        with log.open("ab") as out:  # never the caller's pipe: a daemon would keep it open
+            code = subprocess.run(
+                [str(self.layout.venv_bin / "supervisord"), "-c", str(self.config)],
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
+        if code != 0:
+            raise Failure(f"supervisord did not start ({code}), see {log}")
         deadline = time.monotonic() + START_WAIT_SECONDS
         while self.state() != "RUNNING":
             if time.monotonic() > deadline:
