@@ -23,6 +23,7 @@ from order_service import repository, service
 from order_service.context import OrderContext, PerUserGate, transaction
 from order_service.models import Order, OrderItem
 from order_service.reconciler import reconcile_once
+from shop_common.errors import DatabaseUnavailable
 from shop_common.testing.fixtures import app_client
 from shop_contracts.product import ReservationRead
 
@@ -292,7 +293,7 @@ async def test_the_gate_lets_a_few_creates_of_one_user_in_at_once_and_forgets_th
 
     async def create(user_id: uuid.UUID) -> None:
         nonlocal inside, most
-        async with gate.enter(user_id):
+        async with gate.enter(user_id, wait_seconds=5):
             inside += 1
             most = max(most, inside)
             await asyncio.sleep(0.01)
@@ -300,6 +301,16 @@ async def test_the_gate_lets_a_few_creates_of_one_user_in_at_once_and_forgets_th
 
     await asyncio.gather(*(create(ada) for _ in range(6)), create(bob))
     assert most == 3  # two of ada's, and bob's
+    assert len(gate) == 0
+
+
+async def test_a_create_waiting_too_long_at_the_gate_is_503_like_a_pool_wait() -> None:
+    gate, ada = PerUserGate(width=1), uuid.uuid4()
+    async with gate.enter(ada, wait_seconds=1):
+        with pytest.raises(DatabaseUnavailable) as refused:
+            async with gate.enter(ada, wait_seconds=0.01):
+                pass  # pragma: no cover - never entered
+    assert refused.value.headers == {"Retry-After": "5"}
     assert len(gate) == 0
 
 

@@ -67,10 +67,17 @@ class Settings(UserServiceSettings):
         token = call_budget_seconds(self.internal_timeout_seconds, USER_CALL_ATTEMPTS)
         product = call_budget_seconds(self.internal_timeout_seconds, self.internal_retries + 1)
         db = self.db_transaction_budget_seconds()
+        # Under the per-user bound a create may first wait for its user's place in the
+        # pool (context.PerUserGate), as long as for a pooled connection.
+        gate = self.db_pool_timeout_seconds if self.max_units_per_product_per_user else 0.0
         budgets = {
             # start (a key in use is polled first), reserve, confirm; when the confirm is
             # refused or the reserve failed: release, then fail the order.
-            "POST /api/v1/order/": token + 2 * product + 3 * db + self.idempotency_wait_seconds,
+            "POST /api/v1/order/": token
+            + 2 * product
+            + 3 * db
+            + gate
+            + self.idempotency_wait_seconds,
             # claim, (release), finish.
             "DELETE /api/v1/order/{id}/": token + product + 2 * db,
             "GET /api/v1/order/": token + db,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from order_service.config import Settings
+from shop_common.errors import DatabaseUnavailable
 from shop_contracts.product import ProductServiceClient
 
 __all__ = ["OrderContext", "PerUserGate", "transaction"]
@@ -34,12 +35,21 @@ class PerUserGate:
         self._gates: dict[uuid.UUID, tuple[asyncio.Semaphore, list[int]]] = {}
 
     @asynccontextmanager
-    async def enter(self, user_id: uuid.UUID) -> AsyncIterator[None]:
+    async def enter(self, user_id: uuid.UUID, *, wait_seconds: float) -> AsyncIterator[None]:
+        """Hold one of the user's places; waiting over `wait_seconds` for one is 503, as a wait
+        for a pooled connection is (the gate is the user's share of the pool)."""
         semaphore, users = self._gates.setdefault(user_id, (asyncio.Semaphore(self._width), [0]))
         users[0] += 1
         try:
-            async with semaphore:
+            try:
+                async with asyncio.timeout(wait_seconds):
+                    await semaphore.acquire()
+            except TimeoutError:
+                raise DatabaseUnavailable(headers={"Retry-After": "5"}) from None
+            try:
                 yield
+            finally:
+                semaphore.release()
         finally:
             users[0] -= 1
             if not users[0]:  # nobody holds or waits: forget the user

@@ -77,7 +77,9 @@ async def _start(
     # Under the bound a user's creates queue on a lock: the gate keeps them from holding
     # the pool's connections while they do (context.PerUserGate).
     def gate() -> AbstractAsyncContextManager[None]:
-        return ctx.creates.enter(user_id) if bound else nullcontext()
+        if not bound:
+            return nullcontext()
+        return ctx.creates.enter(user_id, wait_seconds=ctx.settings.db_pool_timeout_seconds)
 
     async def attempt() -> service.Started | service.Replay | None:
         async with gate(), transaction(ctx) as session:
