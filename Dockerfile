@@ -69,7 +69,7 @@ WORKDIR /app
 
 # Code and migrations stay owned by root: the service user can read, not change them.
 COPY --from=builder /app/.venv /app/.venv
-COPY ${SERVICE}_service/alembic.ini ${SERVICE}_service/alembic.ini
+COPY alembic.ini alembic.ini
 COPY ${SERVICE}_service/migrations ${SERVICE}_service/migrations
 
 USER 10001:10001
@@ -83,4 +83,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=40s --retries=5 \
 # Start from an empty metrics directory (stale files from a previous run would be summed
 # into /metrics), apply the migrations, then hand PID 1 to the
 # service (shop_common.serve runs uvicorn).
-CMD ["sh", "-c", "rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && alembic -c \"/app/${SERVICE}_service/alembic.ini\" upgrade head && exec python -m shop_common.serve \"${SERVICE}_service.main:create_app\" --host 0.0.0.0 --port \"$PORT\" --workers \"${WEB_CONCURRENCY:-2}\""]
+CMD ["sh", "-c", "rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && alembic -c /app/alembic.ini -n \"$SERVICE\" upgrade head && exec python -m shop_common.serve \"${SERVICE}_service.main:create_app\" --host 0.0.0.0 --port \"$PORT\" --workers \"${WEB_CONCURRENCY:-2}\""]

@@ -140,7 +140,7 @@ def _cmd_problems(service: Service, cmd: Instruction | None) -> Iterator[str]:
         return
     raw_script = json.loads(cmd.raw)[2] if cmd else ""
     commands = [shlex.split(part) for part in words[2].split("&&")]
-    alembic = ["alembic", "-c", f"/app/{service.directory}/alembic.ini", "upgrade", "head"]
+    alembic = ["alembic", "-c", "/app/alembic.ini", "-n", service.name, "upgrade", "head"]
     serve = _serve_command(service)
     started = [i for i, words in enumerate(commands) if words[words[:1] == ["exec"] :][:8] == serve]
     if alembic not in commands:
@@ -184,7 +184,7 @@ def _runtime_problems(service: Service, final: Stage, builder: Stage) -> Iterato
     if not any(c.operands()[:1] == ["/app/.venv"] for c in venv):
         yield "runtime must copy /app/.venv from the builder stage"
     copied = {s for c in copies for s in _context_sources(c)}
-    for needed in (f"{service.directory}/alembic.ini", f"{service.directory}/migrations"):
+    for needed in ("alembic.ini", f"{service.directory}/migrations"):
         if needed not in copied:
             yield f"runtime must COPY {needed}"
 

@@ -5,10 +5,8 @@ and the app itself. The plugin (`shop_common.testing.plugin`) provides `engine`,
 import asyncio
 import json
 import logging
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,13 +24,12 @@ from .testapp import Base, CommonTestSettings, build_app
 
 SECRET = strong_secret("common-internal")
 ORIGIN = "https://shop.example"
-# The test app has no migrations: `database_url` below creates its table from the models.
-NO_ALEMBIC = Path(os.devnull)
 
 
 @pytest.fixture(scope="session")
 def service_spec() -> ServiceSpec:
-    return ServiceSpec("common", NO_ALEMBIC, Base.metadata)
+    # The test app has no migrations: `database_url` below creates its table from the models.
+    return ServiceSpec("common", Base.metadata)
 
 
 @pytest.fixture(scope="session")

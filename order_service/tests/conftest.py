@@ -4,7 +4,6 @@ and the app wired to in-memory user and product services (see `fakes.py`)."""
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +26,6 @@ from shop_contracts.testing import FakeUserService
 
 from .fakes import PRODUCT_SECRET, USER_SECRET, FakeProducts
 
-SERVICE_DIR = Path(__file__).resolve().parents[1]
 ORDER_SECRET = strong_secret("order-internal")
 ORDERS = "/api/v1/order/"
 # Enough connections for 100 concurrent requests in every app of a test.
@@ -36,7 +34,7 @@ POOL = {"db_pool_size": 20, "db_max_overflow": 30}
 
 @pytest.fixture(scope="session")
 def service_spec() -> ServiceSpec:
-    return ServiceSpec("order", SERVICE_DIR / "alembic.ini", Base.metadata)
+    return ServiceSpec("order", Base.metadata)
 
 
 def order_settings(database_url: str, redis_prefix: str, **overrides: Any) -> Settings:

@@ -10,9 +10,6 @@ from shop_common.testing.fixtures import (
     temporary_database,
 )
 
-from .conftest import SERVICE_DIR
-
-ALEMBIC_INI = SERVICE_DIR / "alembic.ini"
 TABLES = {"orders", "order_items", "idempotency_keys", "alembic_version"}
 
 
@@ -22,12 +19,12 @@ async def test_migrated_database_matches_the_models(engine: AsyncEngine) -> None
 
 
 async def test_migrations_downgrade_to_nothing_and_upgrade_again() -> None:
-    async with temporary_database("order_migrations", ALEMBIC_INI) as url:
+    async with temporary_database("order_migrations", "order") as url:
         engine = create_async_engine(url)
         try:
-            await run_alembic(ALEMBIC_INI, url, "base", downgrade=True)
+            await run_alembic("order", url, "base", downgrade=True)
             assert await table_names(engine) == {"alembic_version"}
-            await run_alembic(ALEMBIC_INI, url)
+            await run_alembic("order", url)
             assert await migration_drift(engine, Base.metadata) == []
         finally:
             await engine.dispose()

@@ -3,7 +3,6 @@ and the contract's fake user service (`shop_contracts.testing`), knowing two use
 
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +19,6 @@ from shop_common.testing.secrets import strong_secret
 from shop_contracts.testing import FakeUserService
 from shop_contracts.user import TokenUser
 
-SERVICE_DIR = Path(__file__).resolve().parents[1]
 INTERNAL_SECRET = strong_secret("product-internal")
 USER_SERVICE_SECRET = strong_secret("user-internal")
 ADA = TokenUser(id=uuid.uuid4(), email="ada@example.com", name="Ada")
@@ -31,7 +29,7 @@ BOB_TOKEN = "token-of-bob"
 
 @pytest.fixture(scope="session")
 def service_spec() -> ServiceSpec:
-    return ServiceSpec("product", SERVICE_DIR / "alembic.ini", Base.metadata)
+    return ServiceSpec("product", Base.metadata)
 
 
 @pytest.fixture

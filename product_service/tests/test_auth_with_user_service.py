@@ -1,7 +1,6 @@
 """Authentication against the real user-service app, run in-process on its own database."""
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +20,6 @@ from user_service.main import create_app as create_user_app
 
 from .conftest import bearer
 
-USER_INI = Path(__file__).resolve().parents[2] / "user_service" / "alembic.ini"
 USER_SECRET = strong_secret("user-internal-real")
 PASSWORD = "Str0ng!Passw0rd"
 
@@ -29,7 +27,7 @@ PASSWORD = "Str0ng!Passw0rd"
 @pytest.fixture(scope="module")
 async def user_app(redis_prefix: str) -> AsyncIterator[FastAPI]:
     """The user service with its lifespan running, on a database of its own."""
-    async with temporary_database("user", USER_INI) as url:
+    async with temporary_database("user", "user") as url:
         settings = UserSettings(
             environment="test",
             database_url=SecretStr(url),

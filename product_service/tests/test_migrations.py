@@ -1,6 +1,5 @@
 """Migrations: upgrade head matches the models; downgrade base removes everything."""
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -16,7 +15,6 @@ from shop_common.testing.fixtures import (
 
 from .conftest import pg_trgm_available
 
-ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 TABLES = {"products", "reservations", "reservation_items"}
 TRIGRAM_INDEXES = {"ix_products_name_trgm", "ix_products_description_trgm"}
 HAS_TRGM = text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
@@ -32,15 +30,15 @@ async def drift(engine: AsyncEngine) -> list[Any]:
 
 
 async def test_migrations_match_the_models_and_downgrade_to_nothing() -> None:
-    async with temporary_database("product_migrations", ALEMBIC_INI) as url:
+    async with temporary_database("product_migrations", "product") as url:
         engine = create_async_engine(url)
         try:
             assert await drift(engine) == []
-            await run_alembic(ALEMBIC_INI, url, "base", downgrade=True)
+            await run_alembic("product", url, "base", downgrade=True)
             assert await table_names(engine) <= {"alembic_version"}
             async with engine.connect() as conn:
                 assert await conn.scalar(HAS_TRGM) is None
-            await run_alembic(ALEMBIC_INI, url)
+            await run_alembic("product", url)
             assert await table_names(engine) >= TABLES
         finally:
             await engine.dispose()

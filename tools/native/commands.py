@@ -116,7 +116,7 @@ def _migrate(layout: Layout, service: str, env: dict[str, str]) -> None:
     log_file = layout.log_file(service)
     with log_file.open("ab") as out:
         code = subprocess.run(
-            [str(layout.venv_bin / "alembic"), "-c", f"{service}_service/alembic.ini"]
+            [str(layout.venv_bin / "alembic"), "-c", "alembic.ini", "-n", service]
             + ["upgrade", "head"],
             cwd=ROOT,
             env=env,

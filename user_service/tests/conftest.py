@@ -1,7 +1,6 @@
 """Fixtures of the user-service tests: a migrated database per run, a clean slate per test."""
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +13,6 @@ from user_service.config import Settings
 from user_service.main import create_app
 from user_service.models import Base
 
-SERVICE_DIR = Path(__file__).resolve().parents[1]
 INTERNAL_SECRET = strong_secret("user-internal")
 PREVIOUS_SECRET = strong_secret("user-previous")
 JWT_SECRET = strong_secret("user-jwt")
@@ -23,7 +21,7 @@ PASSWORD = "Str0ng!Passw0rd"
 
 @pytest.fixture(scope="session")
 def service_spec() -> ServiceSpec:
-    return ServiceSpec("user", SERVICE_DIR / "alembic.ini", Base.metadata)
+    return ServiceSpec("user", Base.metadata)
 
 
 @pytest.fixture

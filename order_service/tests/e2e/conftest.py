@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -39,7 +38,6 @@ from user_service.models import Base as UserBase
 from ..conftest import order_settings
 from ..fakes import PRODUCT_SECRET, USER_SECRET
 
-ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "Str0ng!Passw0rd"
 NO_LIMITS = {
     "rate_limit_default": "100000/minute",
@@ -67,7 +65,7 @@ class Neighbour:
 
 @asynccontextmanager
 async def _neighbour(name: str) -> AsyncIterator[Neighbour]:
-    async with temporary_database(name, ROOT / f"{name}_service" / "alembic.ini") as url:
+    async with temporary_database(name, name) as url:
         engine = create_async_engine(url, pool_size=2)
         try:
             yield Neighbour(url, engine, unique_prefix(name))

@@ -56,36 +56,42 @@ def unique_prefix(service: str) -> str:
     return f"test-{service}-{uuid.uuid4().hex[:8]}:"
 
 
-def alembic_config(ini_path: Path, database_url: str) -> Config:
-    config = Config(str(ini_path))
+ALEMBIC_INI = Path(__file__).resolve().parents[4] / "alembic.ini"
+
+
+def alembic_config(service: str, database_url: str) -> Config:
+    """The repository's one alembic.ini, at the section of `service` (`alembic -n user`)."""
+    config = Config(str(ALEMBIC_INI), ini_section=service)
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 
 
 async def run_alembic(
-    ini_path: Path, database_url: str, revision: str = "head", *, downgrade: bool = False
+    service: str, database_url: str, revision: str = "head", *, downgrade: bool = False
 ) -> None:
     """Run an upgrade or downgrade in a worker thread (Alembic's env runs its own loop)."""
-    config = alembic_config(ini_path, database_url)
+    config = alembic_config(service, database_url)
     action = command.downgrade if downgrade else command.upgrade
     await asyncio.to_thread(action, config, revision)
 
 
 @asynccontextmanager
-async def temporary_database(service: str, ini_path: Path | None = None) -> AsyncIterator[str]:
+async def temporary_database(name: str, migrations: str | None = None) -> AsyncIterator[str]:
+    """A new database `test_<name>_<random>`, migrated to head with the Alembic section
+    `migrations` (a service's name) when given, dropped afterwards."""
     server_url = make_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
-    name = f"test_{service}_{uuid.uuid4().hex[:10]}"
+    database = f"test_{name}_{uuid.uuid4().hex[:10]}"
     admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = server_url.set(database=name).render_as_string(hide_password=False)
-        if ini_path is not None:
-            await run_alembic(ini_path, url)
+            await conn.execute(text(f'CREATE DATABASE "{database}"'))
+        url = server_url.set(database=database).render_as_string(hide_password=False)
+        if migrations is not None:
+            await run_alembic(migrations, url)
         yield url
     finally:
         async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         await admin.dispose()
 
 

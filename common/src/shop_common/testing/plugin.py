@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,14 +42,15 @@ __all__ = ["ServiceSpec"]
 
 @dataclass(frozen=True)
 class ServiceSpec:
+    """The service under test: its name (also its section of alembic.ini) and models."""
+
     name: str
-    alembic_ini: Path
     metadata: MetaData
 
 
 @pytest.fixture(scope="session")
 async def database_url(service_spec: ServiceSpec) -> AsyncIterator[str]:
-    async with temporary_database(service_spec.name, service_spec.alembic_ini) as url:
+    async with temporary_database(service_spec.name, service_spec.name) as url:
         yield url
 
 
