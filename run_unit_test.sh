@@ -73,12 +73,16 @@ step "mypy (strict): tools, fault suite" uv run --locked mypy tools tests/faults
 # output) and, under coverage (started before pytest, so import-time lines count), its data.
 # Warnings are errors (pyproject's filterwarnings).
 results_dir="$ROOT_DIR/.run/test-results"
-rm -rf "$results_dir" && mkdir -p "$results_dir"
+rm -rf "$results_dir" && mkdir -p "$results_dir/logs"
+# Every log the run writes ends up under $results_dir/logs (the pytest runs' records, and the
+# logs and secrets of each native run: end-to-end, fuzz, faults), for the secret scan at the end.
+export TEST_LOGS_DIR="$results_dir/logs"
 COVERAGE_FLOOR="${COVERAGE_FLOOR:-90}"
 run_pytest() {  # run_pytest LABEL PATH [ARGS...]
   local label="$1" path="$2" status=0
   shift 2
-  COVERAGE_FILE="$results_dir/${label// /-}.coverage" uv run --locked coverage run \
+  SHOP_TEST_LOG_FILE="$results_dir/logs/${label// /-}.log" \
+    COVERAGE_FILE="$results_dir/${label// /-}.coverage" uv run --locked coverage run \
     --source=common/src,contracts/src,user_service/src,product_service/src,order_service/src \
     -m pytest "$path" -q -p no:cacheprovider --junitxml="$results_dir/${label// /-}.xml" "$@" \
     || status=$?
@@ -142,6 +146,9 @@ if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
       --junitxml="$results_dir/fault-suite.xml"
   fi
 fi
+
+step "no secret, token or password hash in the logs of this run" \
+  uv run --locked python -m tools.log_secrets "$TEST_LOGS_DIR" --secrets-root "$TEST_LOGS_DIR"
 
 read -r passed failed < <(uv run --locked python -m tools.test_results "$results_dir")
 echo

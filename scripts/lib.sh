@@ -56,5 +56,16 @@ isolated_native_stack() {
   unset USER_SERVICE_DATABASE_URL PRODUCT_SERVICE_DATABASE_URL ORDER_SERVICE_DATABASE_URL
   unset USER_SERVICE_REDIS_URL PRODUCT_SERVICE_REDIS_URL ORDER_SERVICE_REDIS_URL
   rm -rf "$RUN_DIR"
-  trap '"$ROOT_DIR/run_services.sh" stop >/dev/null 2>&1 || true; rm -rf "$RUN_DIR"' EXIT
+  trap '"$ROOT_DIR/run_services.sh" stop >/dev/null 2>&1 || true; keep_for_scan; rm -rf "$RUN_DIR"' EXIT
+}
+
+# With TEST_LOGS_DIR set (./run_unit_test.sh), a one-off run's logs and secrets are copied
+# there before its folder is removed, for the scan of the logs for secrets (tools.log_secrets).
+keep_for_scan() {
+  [[ -n "${TEST_LOGS_DIR:-}" && -d "${RUN_DIR:-}" ]] || return 0
+  local target
+  target="$TEST_LOGS_DIR/$(basename "$RUN_DIR")"
+  mkdir -p "$target"
+  cp -r "$RUN_DIR/logs" "$target/" 2>/dev/null || true
+  cp "$RUN_DIR/secrets.env" "$target/" 2>/dev/null || true
 }

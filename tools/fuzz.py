@@ -35,6 +35,8 @@ from typing import Any
 import httpx
 import yaml
 
+from tools.log_secrets import keep_for_scan
+
 __all__ = ["CHECKS", "BaselineEntry", "Failure", "main", "unmatched"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -337,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     if new or args.keep_logs:
         print(f"fuzz: logs and reports kept in {run_dir}")
     else:
+        keep_for_scan(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
     for failure in new:
         print(f"FAILED {failure.operation}: {failure.check}\n{failure.text.strip()[:2000]}\n")

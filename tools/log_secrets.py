@@ -19,12 +19,19 @@ import argparse
 import ast
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Hit", "find_hits", "needles_from_tests", "needles_from_secret_files"]
+__all__ = [
+    "Hit",
+    "find_hits",
+    "keep_for_scan",
+    "needles_from_secret_files",
+    "needles_from_tests",
+]
 
 MIN_NEEDLE = 8
 SHAPES = {
@@ -43,6 +50,22 @@ class Hit:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.kind}"
+
+
+def keep_for_scan(run_dir: Path) -> None:
+    """Copy a native run's logs and secrets to `$TEST_LOGS_DIR/<run>/` before the run's folder
+    is removed (./run_unit_test.sh sets it, then scans it). Nothing happens when it is unset."""
+    target_root = os.environ.get("TEST_LOGS_DIR")
+    if not target_root:
+        return
+    target = Path(target_root) / run_dir.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("logs", "secrets.env", "start.log", "teardown.log", "fault.log"):
+        source = run_dir / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, dirs_exist_ok=True)
+        elif source.is_file():
+            shutil.copy(source, target / name)
 
 
 def needles_from_secret_files(root: Path) -> dict[str, str]:

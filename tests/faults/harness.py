@@ -420,7 +420,11 @@ async def _teardown(
         await proxy.close()
     leftovers = await _reap(owned)
     if keep_logs:
-        _keep_logs(run_dir)
+        _keep_logs(run_dir, ROOT / ".run" / "faults-logs")
+    if os.environ.get("TEST_LOGS_DIR"):  # ./run_unit_test.sh scans every run's logs for secrets
+        _keep_logs(run_dir, Path(os.environ["TEST_LOGS_DIR"]), quiet=True)
+        with contextlib.suppress(OSError):
+            shutil.copy(run_dir / "secrets.env", Path(os.environ["TEST_LOGS_DIR"]) / run_dir.name)
     shutil.rmtree(run_dir, ignore_errors=True)
     return leftovers
 
@@ -449,8 +453,8 @@ def running(process: psutil.Process) -> bool:
         return False
 
 
-def _keep_logs(run_dir: Path) -> None:
-    target = ROOT / ".run" / "faults-logs" / run_dir.name
+def _keep_logs(run_dir: Path, root: Path, *, quiet: bool = False) -> None:
+    target = root / run_dir.name
     target.mkdir(parents=True, exist_ok=True)
     sources = {
         "logs": run_dir / "logs",
@@ -467,4 +471,5 @@ def _keep_logs(run_dir: Path) -> None:
                 shutil.copytree(source, target / name, dirs_exist_ok=True)
             elif source.exists():
                 shutil.copy(source, target / name)
-    print(f"fault run logs kept in {target}")
+    if not quiet:
+        print(f"fault run logs kept in {target}")
