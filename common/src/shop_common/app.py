@@ -44,6 +44,8 @@ MAX_BODY_BYTES = 256 * 1024
 TOO_LARGE = f"Request body over {MAX_BODY_BYTES // 1024} KiB"
 DOCS_ASSETS = "/docs-assets"
 StartupHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# Answered by RequestIdMiddleware itself (see shop_common.logs), like the ops route would.
+HEALTH_PATHS = ("/health-check/", "/health-check")
 
 # X-Internal-Secret is deliberately absent: browsers can never call internal routes.
 CORS_ALLOWED_HEADERS = [
@@ -170,7 +172,8 @@ def _lifespan(
 def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
     """Request order: security headers -> request id -> metrics -> listener split -> CORS
     -> unhandled errors -> rate-limit headers -> body limit. Starlette runs the last-added
-    middleware first, hence the reverse order."""
+    middleware first, hence the reverse order. A plain liveness probe stops at the request
+    id layer, which answers it (no metrics, no access log line)."""
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
@@ -186,7 +189,7 @@ def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
     if settings.internal_port is not None:
         app.add_middleware(ListenerSplitMiddleware, internal_port=settings.internal_port)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, health_paths=HEALTH_PATHS)
     app.add_middleware(SecurityHeadersMiddleware)
 
 

@@ -2,6 +2,10 @@
 
 `RequestIdMiddleware` accepts a sane incoming `X-Request-ID` or makes one, echoes it on the
 response and keeps it in a context variable that every log line and internal call reads.
+It also answers liveness probes itself (`health_paths`): a plain `GET /health-check/` is
+the most frequent request and touches nothing, so it skips the metrics, CORS, rate-limit
+and routing layers; it keeps its request id and, from the layer outside, the security
+headers. A probe with an `Origin` header goes the whole way, for CORS to answer it.
 """
 
 import json
@@ -9,7 +13,7 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -33,6 +37,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 logger = logging.getLogger(__name__)
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# The body FastAPI renders for the liveness route, byte for byte.
+HEALTH_BODY = b'{"status":"ok"}'
 
 
 def current_request_id() -> str:
@@ -51,8 +57,9 @@ def use_request_id(request_id: str | None = None) -> Iterator[str]:
 
 
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, health_paths: Collection[str] = ()) -> None:
         self.app = app
+        self.health_paths = frozenset(health_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,6 +67,9 @@ class RequestIdMiddleware:
             return
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
+        if self._is_plain_probe(scope):
+            await _answer_probe(send, request_id)
+            return
         token = _request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:
@@ -73,6 +83,24 @@ class RequestIdMiddleware:
             await _answering_errors(self.app, scope, receive, send_with_id)
         finally:
             _request_id.reset(token)
+
+    def _is_plain_probe(self, scope: Scope) -> bool:
+        return (
+            scope["path"] in self.health_paths
+            and scope["method"] == "GET"
+            and _header(scope, b"origin") is None
+        )
+
+
+async def _answer_probe(send: Send, request_id: str) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(HEALTH_BODY)).encode()),
+        (b"vary", b"Origin"),  # as CORS marks the full answer
+        (b"x-request-id", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": HEALTH_BODY})
 
 
 class UnhandledErrorMiddleware:
