@@ -1,9 +1,10 @@
 """All SQL of the product catalogue."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.catalogue.schemas import ProductCreate, ProductFilters, ProductSort
@@ -15,6 +16,7 @@ __all__ = [
     "create_product",
     "delete_product",
     "get_product",
+    "get_live",
     "get_product_for_update",
     "list_products",
     "list_query",
@@ -33,6 +35,14 @@ _ORDER_BY: dict[ProductSort, tuple[Any, Any]] = {
 
 async def get_product(session: AsyncSession, product_id: uuid.UUID) -> Product | None:
     return await session.get(Product, product_id)
+
+
+async def get_live(session: AsyncSession, product_id: uuid.UUID) -> Row[int, int, datetime] | None:
+    """The columns every order changes (stock, version, modified_at), by primary key: what a
+    cached detail is completed with."""
+    query = select(Product.stock, Product.version, Product.modified_at)
+    result = await session.execute(query.where(Product.id == product_id))
+    return result.first()
 
 
 async def get_product_for_update(session: AsyncSession, product_id: uuid.UUID) -> Product | None:

@@ -6,7 +6,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.catalogue import repository
-from product_service.catalogue.cache import ProductCache, VersionedProduct, make_etag
+from product_service.catalogue.cache import (
+    CachedProduct,
+    ProductCache,
+    VersionedProduct,
+    make_etag,
+)
 from product_service.catalogue.schemas import (
     ProductCreate,
     ProductEdit,
@@ -54,16 +59,27 @@ async def create_product(
 async def get_product(
     session: AsyncSession, cache: ProductCache, *, product_id: uuid.UUID
 ) -> VersionedProduct:
-    """The product, read through the cache."""
+    """The product: its cached part, completed with the stock, version and modified_at of
+    the row (one read by primary key), or the whole row on a miss."""
     cached = await cache.get(product_id)
-    if cached is not None:
-        return cached
+    if cached is None:
+        return await _read_and_cache(session, cache, product_id)
+    live = await repository.get_live(session, product_id)
+    if live is None:  # deleted since it was cached
+        raise ProductNotFound()
+    stock, version, modified_at = live
+    product = ProductRead(**cached.model_dump(), stock=stock, modified_at=modified_at)
+    return VersionedProduct(product, version)
+
+
+async def _read_and_cache(
+    session: AsyncSession, cache: ProductCache, product_id: uuid.UUID
+) -> VersionedProduct:
     product = await repository.get_product(session, product_id)
     if product is None:
         raise ProductNotFound()
-    entry = versioned(product)
-    await cache.set(entry)
-    return entry
+    await cache.set(CachedProduct.model_validate(product, from_attributes=True))
+    return versioned(product)
 
 
 async def list_products(

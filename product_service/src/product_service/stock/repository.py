@@ -3,39 +3,60 @@
 Locks are always taken in the same order: the order's reservation row first, then product
 rows by ascending id. Two requests touching the same products therefore queue instead of
 deadlocking, whatever the order of the items they were given.
+
+A reserve is two statements (issue 12): the claim of the order, then `take_stock`, which
+locks, checks, takes and records in one. An `UPDATE ... FROM` does not lock in any fixed
+order by itself, so every product row is first locked by a sub-select sorted by id
+(`SELECT ... ORDER BY id FOR UPDATE`: PostgreSQL sorts before it locks) that the update
+joins: a row is updated only once that sub-select has locked it, and it locks in id order.
 """
 
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Integer,
+    Select,
+    Subquery,
+    Table,
+    Uuid,
+    any_,
+    bindparam,
+    column,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.models import Product, Reservation, ReservationItem
-from shop_contracts.product import ReservedItem
 
 __all__ = [
-    "StockRow",
-    "add_items",
+    "Taken",
     "claim_reservation",
     "get_items",
-    "lock_products",
+    "give_back",
     "lock_reservation",
     "mark_released",
-    "move_stock",
+    "stock_of",
+    "take_stock",
 ]
+
+# The Core tables: each statement below is one round trip, not an ORM unit of work.
+_products = cast(Table, Product.__table__)
+_items = cast(Table, ReservationItem.__table__)
 
 
 @dataclass(frozen=True)
-class StockRow:
-    id: uuid.UUID
+class Taken:
+    """A product a reserve took stock of, with the name and price the order keeps."""
+
     name: str
     price: int
-    stock: int
 
 
 async def claim_reservation(
@@ -72,43 +93,83 @@ async def get_items(session: AsyncSession, order_id: uuid.UUID) -> list[Reservat
     return list(result.scalars())
 
 
-async def lock_products(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> list[StockRow]:
-    """Lock the existing products among `product_ids`, in id order."""
-    result = await session.execute(
-        select(Product.id, Product.name, Product.price, Product.stock)
-        .where(Product.id.in_(product_ids))
-        .order_by(Product.id)
-        .with_for_update()
-    )
-    return [StockRow(*row) for row in result.all()]
+def _locked_in_id_order(ids: Select[Any]) -> Subquery:
+    """The products among `ids`, locked one by one in ascending id order."""
+    query = select(_products.c.id).where(_products.c.id.in_(ids))
+    return query.order_by(_products.c.id).with_for_update().subquery("locked")
 
 
-async def move_stock(session: AsyncSession, deltas: Mapping[uuid.UUID, int]) -> None:
-    """Add `delta` to each product's stock (negative takes); missing products are skipped.
+async def take_stock(
+    session: AsyncSession, order_id: uuid.UUID, wanted: Mapping[uuid.UUID, int]
+) -> dict[uuid.UUID, Taken]:
+    """Lock the wanted products in id order, take each quantity from those that have it and
+    record the order's lines for them, in one statement.
 
-    Rows are updated in id order, the order every lock here is taken in.
+    Returns what was taken: when that is not every wanted product, the caller must refuse
+    (raise), so the transaction rolls back what this took and recorded.
     """
-    # The Core table: an executemany of one UPDATE, not an ORM bulk update by primary key.
-    products = cast(Table, Product.__table__)
-    statement = (
-        update(products)
-        .where(products.c.id == bindparam("product_id"))
-        .values(stock=products.c.stock + bindparam("delta"), version=products.c.version + 1)
+    unnest = func.unnest(
+        bindparam("ids", list(wanted), type_=ARRAY(Uuid)),
+        bindparam("quantities", list(wanted.values()), type_=ARRAY(Integer)),
+    ).table_valued(column("product_id", Uuid), column("quantity", Integer), with_ordinality="line")
+    w = select(unnest.render_derived("items")).cte("wanted")
+    locked = _locked_in_id_order(select(w.c.product_id))
+    p = _products
+    taken = (
+        update(p)
+        .where(p.c.id == locked.c.id, p.c.id == w.c.product_id, p.c.stock >= w.c.quantity)
+        .values(stock=p.c.stock - w.c.quantity, version=p.c.version + 1, modified_at=func.now())
+        .returning(p.c.id, p.c.name, p.c.price)
+        .cte("taken")
     )
-    params = [{"product_id": pid, "delta": deltas[pid]} for pid in sorted(deltas)]
-    await session.execute(statement, params)
-
-
-async def add_items(
-    session: AsyncSession, order_id: uuid.UUID, items: Sequence[ReservedItem]
-) -> None:
-    session.add_all(
-        ReservationItem(order_id=order_id, line=line, **item.model_dump())
-        for line, item in enumerate(items, start=1)
+    lines = select(
+        literal(order_id, Uuid), w.c.line, taken.c.id, taken.c.name, taken.c.price, w.c.quantity
+    ).join_from(taken, w, w.c.product_id == taken.c.id)
+    recorded = insert(_items).from_select(
+        ["order_id", "line", "product_id", "name", "unit_price", "quantity"], lines
     )
-    await session.flush()
+    statement = select(taken.c.id, taken.c.name, taken.c.price).add_cte(recorded.cte("recorded"))
+    result = await session.execute(statement)
+    return {pid: Taken(name, price) for pid, name, price in result.all()}
 
 
-async def mark_released(session: AsyncSession, reservation: Reservation) -> None:
-    reservation.released_at = datetime.now(UTC)
-    await session.flush()
+async def stock_of(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The stock of the existing products among `product_ids` (for a refusal's details)."""
+    result = await session.execute(
+        select(_products.c.id, _products.c.stock).where(
+            _products.c.id == any_(bindparam("ids", list(product_ids), type_=ARRAY(Uuid)))
+        )
+    )
+    return {pid: int(stock) for pid, stock in result.all()}
+
+
+async def mark_released(session: AsyncSession, order_id: uuid.UUID) -> bool:
+    """Mark the order's reservation released; False when it was already.
+
+    The update locks the row, so a concurrent release waits, then sees it released.
+    """
+    result = await session.execute(
+        update(Reservation)
+        .where(Reservation.order_id == order_id, Reservation.released_at.is_(None))
+        .values(released_at=func.now())
+        .returning(Reservation.order_id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def give_back(session: AsyncSession, order_id: uuid.UUID) -> None:
+    """Put every reserved quantity of the order back, locking products in id order;
+    deleted products are skipped."""
+    owed = (
+        select(_items.c.product_id, func.sum(_items.c.quantity).label("quantity"))
+        .where(_items.c.order_id == order_id)
+        .group_by(_items.c.product_id)
+        .subquery("owed")
+    )
+    locked = _locked_in_id_order(select(owed.c.product_id))
+    p = _products
+    await session.execute(
+        update(p)
+        .where(p.c.id == locked.c.id, p.c.id == owed.c.product_id)
+        .values(stock=p.c.stock + owed.c.quantity, version=p.c.version + 1, modified_at=func.now())
+    )

@@ -1,0 +1,72 @@
+"""How many SQL statements one reserve and one release send (issue 12): every statement is a
+round trip holding product row locks, so the count is what limits orders per second."""
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import event
+
+from ..conftest import create_product
+from .helpers import release, reserve
+
+
+@contextmanager
+def statements_sent(app: FastAPI) -> Iterator[list[str]]:
+    """The statements the app's engine sends meanwhile, one per server round of an
+    executemany (so a loop over the items counts once per item)."""
+    sent: list[str] = []
+
+    def record(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        rounds = len(parameters) if executemany else 1
+        sent.extend([statement.split(None, 1)[0].upper()] * rounds)
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_reserve_of_three_products_sends_two_statements(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    products = [await create_product(client, stock=5) for _ in range(3)]
+
+    with statements_sent(app) as sent:
+        response = await reserve(client, uuid.uuid4(), [(p["id"], 1) for p in products])
+
+    assert response.status_code == 200
+    # The claim of the order, then one statement that locks, checks, takes and records.
+    assert sent == ["INSERT", "WITH"]
+
+
+async def test_a_short_reserve_reads_the_details_once_more(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    lamp = await create_product(client, stock=1)
+
+    with statements_sent(app) as sent:
+        response = await reserve(client, uuid.uuid4(), [(lamp["id"], 2)])
+
+    assert response.status_code == 409
+    assert sent == ["INSERT", "WITH", "SELECT"]
+
+
+async def test_a_release_sends_three_statements(client: httpx.AsyncClient, app: FastAPI) -> None:
+    products = [await create_product(client, stock=5) for _ in range(3)]
+    order_id = uuid.uuid4()
+    await reserve(client, order_id, [(p["id"], 1) for p in products])
+
+    with statements_sent(app) as sent:
+        response = await release(client, order_id)
+
+    assert response.json()["data"]["released"] is True
+    # The claim, the mark of the reservation, one statement giving every item back.
+    assert sent == ["INSERT", "UPDATE", "UPDATE"]
