@@ -49,6 +49,9 @@ def _arguments(argv: list[str] | None, listeners: Listeners) -> argparse.Namespa
     return args
 
 
+WORKER_HEALTHCHECK_TIMEOUT_SECONDS = 30
+
+
 def _config(args: argparse.Namespace, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         args.app,
@@ -58,6 +61,11 @@ def _config(args: argparse.Namespace, host: str, port: int) -> uvicorn.Config:
         workers=args.workers,
         access_log=False,
         proxy_headers=False,
+        # uvicorn pings each worker and kills one that does not answer in time. A worker
+        # answers only once it has imported the app, which takes well over uvicorn's 5 s on a
+        # busy 2-core machine: it was killed and restarted in a loop and never served. A dead
+        # worker is still replaced at once (the ping is not needed to see it exit).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_SECONDS,
     )
 
 
