@@ -1,6 +1,7 @@
 """The product-detail cache: read-through, counted, dropped after the commit of every change,
 and never a reason for a request to fail."""
 
+import json
 import uuid
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from shop_common.testing.fixtures import app_client
 from shop_contracts.testing import FakeUserService
 
 from ..conftest import bearer, create_product
-from ..stock.helpers import reserve
+from ..stock.helpers import release, reserve, statements_sent
 
 
 def cache_count(result: str) -> float:
@@ -113,3 +114,107 @@ async def test_reads_and_writes_work_with_redis_down(
     assert response.status_code == 200
     assert response.json()["data"]["price"] == 5
     assert cache_count("error") > errors
+
+
+async def test_a_reserve_leaves_the_entry_yet_a_read_shows_its_stock_and_etag(
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: orders do not churn the cache, and read-your-writes still holds."""
+    product = await create_product(client, stock=5)
+    first = await client.get(f"/api/v1/product/{product['id']}/")
+    key = f"{app.state.settings.redis_prefix}product:{product['id']}"
+    entry = await app.state.redis.get(key)
+    deleted: list[str] = []
+
+    async def recording_delete(self: JsonCache, key: str) -> bool:
+        deleted.append(key)
+        return True
+
+    monkeypatch.setattr(JsonCache, "delete", recording_delete)
+    await reserve(client, uuid.uuid4(), [(product["id"], 2)])
+    hits = cache_count("hit")
+    after = await client.get(f"/api/v1/product/{product['id']}/")
+
+    assert deleted == []
+    assert await app.state.redis.get(key) == entry
+    assert cache_count("hit") == hits + 1
+    data = after.json()["data"]
+    assert data == {**first.json()["data"], "stock": 3, "modified_at": data["modified_at"]}
+    assert data["modified_at"] > first.json()["data"]["modified_at"]
+    assert after.headers["ETag"] == f'"{product["id"]}-2"' != first.headers["ETag"]
+
+
+async def test_a_release_leaves_the_entry_yet_a_read_shows_the_stock_back(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    product = await create_product(client, stock=5)
+    order_id = uuid.uuid4()
+    await reserve(client, order_id, [(product["id"], 2)])
+    await client.get(f"/api/v1/product/{product['id']}/")
+    key = f"{app.state.settings.redis_prefix}product:{product['id']}"
+    entry = await app.state.redis.get(key)
+
+    await release(client, order_id)
+    after = await client.get(f"/api/v1/product/{product['id']}/")
+
+    assert await app.state.redis.get(key) == entry
+    assert after.json()["data"]["stock"] == 5
+    assert after.headers["ETag"] == f'"{product["id"]}-3"'
+
+
+async def test_a_cached_read_sends_one_select_by_primary_key(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    product = await create_product(client)
+    await client.get(f"/api/v1/product/{product['id']}/")
+
+    with statements_sent(app) as sent:
+        response = await client.get(f"/api/v1/product/{product['id']}/")
+
+    assert response.json() == {"data": product}
+    assert sent == ["SELECT"]
+
+
+async def test_a_creators_rename_shows_at_once_with_its_etag(client: httpx.AsyncClient) -> None:
+    product = await create_product(client, name="Lamp")
+    await client.get(f"/api/v1/product/{product['id']}/")
+
+    patched = await client.patch(
+        f"/api/v1/product/{product['id']}/", json={"name": "Desk lamp"}, headers=bearer()
+    )
+    response = await client.get(f"/api/v1/product/{product['id']}/")
+
+    assert response.json()["data"] == patched.json()["data"]
+    assert response.json()["data"]["name"] == "Desk lamp"
+    assert response.headers["ETag"] == patched.headers["ETag"] == f'"{product["id"]}-2"'
+
+
+async def test_an_entry_left_for_a_deleted_product_answers_404(
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even when the delete could not drop the entry (Redis failed), the row decides."""
+    product = await create_product(client)
+    await client.get(f"/api/v1/product/{product['id']}/")
+
+    async def failing_delete(self: JsonCache, key: str) -> bool:
+        return False
+
+    monkeypatch.setattr(JsonCache, "delete", failing_delete)
+    await client.delete(f"/api/v1/product/{product['id']}/", headers=bearer())
+
+    assert (await client.get(f"/api/v1/product/{product['id']}/")).status_code == 404
+
+
+async def test_an_entry_of_an_older_shape_is_a_miss(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """An entry with stock in it (the release before issue 12) is never served."""
+    product = await create_product(client, stock=5)
+    key = f"{app.state.settings.redis_prefix}product:{product['id']}"
+    stale = {"product": {**product, "stock": 99}, "version": 1}
+    await app.state.redis.set(key, json.dumps(stale))
+
+    response = await client.get(f"/api/v1/product/{product['id']}/")
+
+    assert response.json()["data"]["stock"] == 5
+    assert "static" in json.loads(await app.state.redis.get(key))

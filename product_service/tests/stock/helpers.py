@@ -1,10 +1,13 @@
 """Calls and database reads the stock tests share."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from fastapi import FastAPI
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.models import Reservation, ReservationItem
@@ -45,3 +48,23 @@ async def lines_of(db: AsyncSession, order_id: uuid.UUID) -> list[tuple[str, str
         .execution_options(populate_existing=True)
     )
     return [(str(i.product_id), i.name, i.unit_price, i.quantity) for i in result.scalars()]
+
+
+@contextmanager
+def statements_sent(app: FastAPI) -> Iterator[list[str]]:
+    """The statements the app's engine sends meanwhile, one per server round of an
+    executemany (so a loop over the items counts once per item)."""
+    sent: list[str] = []
+
+    def record(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        rounds = len(parameters) if executemany else 1
+        sent.extend([statement.split(None, 1)[0].upper()] * rounds)
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

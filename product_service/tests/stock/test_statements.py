@@ -2,36 +2,12 @@
 round trip holding product row locks, so the count is what limits orders per second."""
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from ..conftest import create_product
-from .helpers import release, reserve
-
-
-@contextmanager
-def statements_sent(app: FastAPI) -> Iterator[list[str]]:
-    """The statements the app's engine sends meanwhile, one per server round of an
-    executemany (so a loop over the items counts once per item)."""
-    sent: list[str] = []
-
-    def record(
-        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-    ) -> None:
-        rounds = len(parameters) if executemany else 1
-        sent.extend([statement.split(None, 1)[0].upper()] * rounds)
-
-    engine = app.state.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from .helpers import release, reserve, statements_sent
 
 
 async def test_a_reserve_of_three_products_sends_two_statements(
