@@ -17,7 +17,13 @@ from shop_common.schemas import DataResponse, MessageDataResponse, MessageRespon
 from shop_common.security import InternalSecretDep
 from shop_contracts.user import TokenResolveRequest, TokenUser
 from user_service import service
-from user_service.deps import CurrentAuthDep, DenylistDep, LimiterDep, TokenIssuerDep
+from user_service.deps import (
+    CurrentAuthDep,
+    DenylistDep,
+    HashingSlotsDep,
+    LimiterDep,
+    TokenIssuerDep,
+)
 from user_service.errors import EmailTaken, InvalidCredentials, InvalidOldPassword
 from user_service.schemas import (
     ChangePasswordRequest,
@@ -55,9 +61,9 @@ AUTHENTICATED = (NotAuthenticated, InvalidToken)
     responses=error_responses(EmailTaken),
 )
 async def register(
-    body: RegisterRequest, session: SessionDep, tokens: TokenIssuerDep
+    body: RegisterRequest, session: SessionDep, tokens: TokenIssuerDep, hashing: HashingSlotsDep
 ) -> MessageDataResponse[TokenPair]:
-    pair = await service.register(session, tokens, data=body)
+    pair = await service.register(session, tokens, hashing, data=body)
     return MessageDataResponse(message="User registered successfully", data=pair)
 
 
@@ -65,9 +71,13 @@ async def register(
     "/login/", dependencies=auth_limited, responses=error_responses(InvalidCredentials)
 )
 async def login(
-    body: LoginRequest, session: SessionDep, tokens: TokenIssuerDep, limiter: LimiterDep
+    body: LoginRequest,
+    session: SessionDep,
+    tokens: TokenIssuerDep,
+    limiter: LimiterDep,
+    hashing: HashingSlotsDep,
 ) -> MessageDataResponse[TokenPair]:
-    pair = await service.login(session, tokens, limiter, data=body)
+    pair = await service.login(session, tokens, limiter, hashing, data=body)
     return MessageDataResponse(message="Login successful", data=pair)
 
 
@@ -120,9 +130,13 @@ async def delete_profile(auth: CurrentAuthDep, session: SessionDep) -> MessageRe
     "/change-password/", responses=error_responses(*AUTHENTICATED, InvalidOldPassword)
 )
 async def change_password(
-    body: ChangePasswordRequest, auth: CurrentAuthDep, session: SessionDep, limiter: LimiterDep
+    body: ChangePasswordRequest,
+    auth: CurrentAuthDep,
+    session: SessionDep,
+    limiter: LimiterDep,
+    hashing: HashingSlotsDep,
 ) -> MessageResponse:
-    await service.change_password(session, limiter, user=auth.user, data=body)
+    await service.change_password(session, limiter, hashing, user=auth.user, data=body)
     return MessageResponse(message="Password changed successfully")
 
 

@@ -1,6 +1,8 @@
 """User service settings (`USER_SERVICE_*`, plus the shared unprefixed ones)."""
 
-from pydantic import SecretStr
+import os
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shop_common.settings import ServiceSettings
@@ -20,6 +22,10 @@ class Settings(ServiceSettings):
     jwt_leeway_seconds: int = 10
     access_token_minutes: int = 15
     refresh_token_days: int = 7
+    # argon2 hashes at once per process (passwords.HashingSlots), and how long a request
+    # waits for one before its 429.
+    password_hash_slots: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    password_hash_wait_seconds: float = Field(0.2, ge=0)
 
     def secret_fields(self) -> list[str]:
         return [*super().secret_fields(), "jwt_secret"]

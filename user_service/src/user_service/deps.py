@@ -13,13 +13,22 @@ from shop_common.rate_limit import RateLimiter
 from shop_common.security import BearerTokenDep
 from user_service import service
 from user_service.config import Settings
+from user_service.passwords import HashingSlots
 from user_service.tokens import Denylist, TokenIssuer
 
-__all__ = ["CurrentAuthDep", "DenylistDep", "LimiterDep", "TokenIssuerDep", "auth_hook"]
+__all__ = [
+    "CurrentAuthDep",
+    "DenylistDep",
+    "HashingSlotsDep",
+    "LimiterDep",
+    "TokenIssuerDep",
+    "auth_hook",
+]
 
 
 def auth_hook(settings: Settings) -> StartupHook:
-    """`app.state.tokens` (signs and checks JWTs) and `app.state.denylist` (logged-out tokens)."""
+    """`app.state.tokens` (signs and checks JWTs), `app.state.denylist` (logged-out tokens)
+    and `app.state.hashing` (the process's argon2 slots and threads)."""
 
     @asynccontextmanager
     async def hook(app: FastAPI) -> AsyncIterator[None]:
@@ -27,7 +36,13 @@ def auth_hook(settings: Settings) -> StartupHook:
         app.state.denylist = Denylist(
             app.state.redis, settings.redis_prefix, service=settings.service_name
         )
-        yield
+        app.state.hashing = HashingSlots(
+            settings.password_hash_slots, settings.password_hash_wait_seconds
+        )
+        try:
+            yield
+        finally:
+            app.state.hashing.close()
 
     return hook
 
@@ -42,6 +57,11 @@ async def _denylist(request: Request) -> Denylist:
     return denylist
 
 
+async def _hashing(request: Request) -> HashingSlots:
+    hashing: HashingSlots = request.app.state.hashing
+    return hashing
+
+
 async def _limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
@@ -50,6 +70,7 @@ async def _limiter(request: Request) -> RateLimiter:
 TokenIssuerDep = Annotated[TokenIssuer, Depends(_tokens)]
 DenylistDep = Annotated[Denylist, Depends(_denylist)]
 LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
+HashingSlotsDep = Annotated[HashingSlots, Depends(_hashing)]
 
 
 async def _current_auth(

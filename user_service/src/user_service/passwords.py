@@ -1,14 +1,36 @@
-"""Password rules and argon2id hashing, run in a worker thread so the event loop never blocks."""
+"""Password rules and argon2id hashing, run in worker threads so the event loop never blocks.
+
+Each hash holds a core for tens of milliseconds, so a flood of logins could take every core
+and starve the other routes. `HashingSlots` bounds them per process: at most `slots` hashes
+run at once, in a pool of that many threads; a request that finds none free waits at most
+`wait_seconds` in a queue of at most twice `slots`, then gets 429 with `Retry-After: 1`
+instead of queueing behind the flood.
+"""
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["hash_password", "password_problems", "verify_password"]
+from shop_common.errors import TooManyRequests
 
-# OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
+__all__ = [
+    "BUSY_MESSAGE",
+    "HashingSlots",
+    "hash_password",
+    "password_problems",
+    "verify_password",
+]
+
+# OWASP's argon2id minimum, never lowered: 19 MiB, 2 iterations, 1 lane.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+BUSY_MESSAGE = "Too many password checks at once, try again in a second"
+BUSY_RETRY_AFTER = "1"
+T = TypeVar("T")
 _SPECIALS = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 # Verifying against this keeps an unknown email as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("dummy-password-for-timing")
@@ -35,8 +57,56 @@ def password_problems(password: str, email: str) -> list[str]:
     return problems
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+class HashingSlots:
+    """At most `slots` argon2 computations at once in this process, on their own threads
+    (a cancelled request cannot leave more running); waiting for one is bounded in time
+    (`wait_seconds`) and in length (twice `slots`), beyond which the request is refused."""
+
+    def __init__(self, slots: int, wait_seconds: float) -> None:
+        self.slots = slots
+        self.wait_seconds = wait_seconds
+        self.max_waiting = 2 * slots
+        self.waiting = 0
+        self._free = asyncio.Semaphore(slots)
+        self._threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="argon2")
+
+    async def run(self, work: Callable[..., T], *args: object) -> T:
+        """`work(*args)` on a hashing thread, once a slot is free; 429 when none frees soon."""
+        async with self._slot():
+            return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        if self._free.locked():
+            await self._wait_for_a_slot()
+        else:
+            await self._free.acquire()  # free: returns at once
+        try:
+            yield
+        finally:
+            self._free.release()
+
+    async def _wait_for_a_slot(self) -> None:
+        if self.waiting >= self.max_waiting:
+            raise _busy()
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._free.acquire(), self.wait_seconds)
+        except TimeoutError:
+            raise _busy() from None
+        finally:
+            self.waiting -= 1
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _busy() -> TooManyRequests:
+    return TooManyRequests(BUSY_MESSAGE, headers={"Retry-After": BUSY_RETRY_AFTER})
+
+
+async def hash_password(slots: HashingSlots, password: str) -> str:
+    return await slots.run(_hasher.hash, password)
 
 
 def _verify(password_hash: str | None, password: str) -> bool:
@@ -46,6 +116,6 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
-async def verify_password(password_hash: str | None, password: str) -> bool:
+async def verify_password(slots: HashingSlots, password_hash: str | None, password: str) -> bool:
     """True when `password` matches; with no hash (unknown user) it still spends the time."""
-    return await asyncio.to_thread(_verify, password_hash, password)
+    return await slots.run(_verify, password_hash, password)

@@ -22,7 +22,12 @@ from shop_common.rate_limit import RateLimiter
 from user_service import repository
 from user_service.errors import EmailTaken, InvalidCredentials, InvalidOldPassword
 from user_service.models import User
-from user_service.passwords import hash_password, password_problems, verify_password
+from user_service.passwords import (
+    HashingSlots,
+    hash_password,
+    password_problems,
+    verify_password,
+)
 from user_service.schemas import (
     ChangePasswordRequest,
     LoginRequest,
@@ -101,11 +106,11 @@ async def _issue_pair(
 
 
 async def register(
-    session: AsyncSession, tokens: TokenIssuer, *, data: RegisterRequest
+    session: AsyncSession, tokens: TokenIssuer, hashing: HashingSlots, *, data: RegisterRequest
 ) -> TokenPair:
     _check_password_rules(data.password, data.email, "password")
     # Hashed before the first query, so no pooled connection waits on the hash.
-    password_hash = await hash_password(data.password)
+    password_hash = await hash_password(hashing, data.password)
     if await repository.get_user_by_email(session, data.email) is not None:
         raise EmailTaken()
     try:
@@ -118,14 +123,19 @@ async def register(
 
 
 async def login(
-    session: AsyncSession, tokens: TokenIssuer, limiter: RateLimiter, *, data: LoginRequest
+    session: AsyncSession,
+    tokens: TokenIssuer,
+    limiter: RateLimiter,
+    hashing: HashingSlots,
+    *,
+    data: LoginRequest,
 ) -> TokenPair:
     refused = "Too many failed logins for this account, try again later"
     await _count_attempt(limiter, data.email, refused)
     user = await repository.get_user_by_email(session, data.email)
     await commit_early(session)  # hand the connection back to the pool while the hash runs
     verified = user.password_hash if user else None
-    valid = await verify_password(verified, data.password)
+    valid = await verify_password(hashing, verified, data.password)
     if user is None or not valid:
         raise InvalidCredentials()
     # A password change or a deletion may have committed while the hash ran: the password
@@ -211,13 +221,18 @@ async def delete_account(session: AsyncSession, *, user: User) -> None:
 
 
 async def change_password(
-    session: AsyncSession, limiter: RateLimiter, *, user: User, data: ChangePasswordRequest
+    session: AsyncSession,
+    limiter: RateLimiter,
+    hashing: HashingSlots,
+    *,
+    user: User,
+    data: ChangePasswordRequest,
 ) -> None:
     """Set the new password and end every session of the user: refresh tokens revoked, the
     generation bumped so every earlier token is refused at once."""
     _check_new_password(data, user.email)
-    verified = await _verify_old_password(session, limiter, user, data.old_password)
-    new_hash = await hash_password(data.new_password)
+    verified = await _verify_old_password(session, limiter, hashing, user, data.old_password)
+    new_hash = await hash_password(hashing, data.new_password)
     user = await _lock_account(session, user.id)  # after the hash, never across it
     if user.password_hash != verified:  # another change committed since the check
         raise InvalidOldPassword()
@@ -237,7 +252,11 @@ def _check_new_password(data: ChangePasswordRequest, email: str) -> None:
 
 
 async def _verify_old_password(
-    session: AsyncSession, limiter: RateLimiter, user: User, old_password: str
+    session: AsyncSession,
+    limiter: RateLimiter,
+    hashing: HashingSlots,
+    user: User,
+    old_password: str,
 ) -> str:
     """The hash `old_password` was verified against; 400 when wrong, 429 after too many
     wrong ones (counted per account like failed logins, keyed by the user's id so a new
@@ -246,7 +265,7 @@ async def _verify_old_password(
     await _count_attempt(limiter, key, "Too many wrong passwords for this account, try again later")
     verified = user.password_hash
     await commit_early(session)  # no connection, transaction or lock held while hashing
-    if not await verify_password(verified, old_password):
+    if not await verify_password(hashing, verified, old_password):
         raise InvalidOldPassword()
     await limiter.clear(ACCOUNT_BUCKET, key)
     return verified
