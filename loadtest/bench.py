@@ -1,165 +1,566 @@
-"""Benchmark the running system: throughput and latency percentiles per scenario.
+"""Benchmark the running system against this machine's ceilings, measured in the same run.
 
-    python loadtest/bench.py --user URL --product URL --order URL [--duration 10] [--concurrency 32]
+    python loadtest/bench.py --pgdata DIR | --database-url URL [--user URL ...] [--duration 15]
 
-Each scenario runs `concurrency` clients in a closed loop for `duration` seconds against the
-live services (start them with rate limiting off: see run_benchmark.sh) and reports
-requests/s, error count and p50/p95/p99 latency. Set-up (users, products with plenty of stock)
-is done before timing starts. Only loopback addresses are used.
+Seeds 10,000 products and 200 users through the public API, starts the bare ceiling app
+(loadtest/ceiling_app.py, 2 uvicorn workers) on the same PostgreSQL, measures argon2 verifies
+per second on 2 threads with the user service's own parameters, then drives every scenario and
+every ceiling with wrk (loadtest/wrk/bench.lua: `-t2 -c64`, 3 s warm-up, then 15 s). It writes
+the report as Markdown and JSON (latest.md, latest.json in --out-dir). The load generator
+shares the machine with the services: a ratio to a ceiling measured under the same conditions
+is the figure to compare across machines, not a raw rate.
 """
 
 import argparse
 import asyncio
-import itertools
 import json
-import statistics
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import aiohttp
+import asyncpg
 
-PASSWORD = "Bench!Passw0rd"  # noqa: S105 - a throw-away benchmark account
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "wrk" / "bench.lua"
+PASSWORD = "Bench!Passw0rd"  # noqa: S105 - throw-away benchmark accounts
+# Fixed whatever the services use, so that the ratios cannot drift between runs.
+THREADS, CONNECTIONS, CEILING_WORKERS, WRK_TIMEOUT = 2, 64, 2, "5s"
+ARGON2_THREADS = 2
+HOT_STOCK = 10**9
+WORDS = ["alpha", "bravo", "carbon", "delta", "ember", "fjord", "garnet", "harbor", "ivory", "jade"]
+LIST_PATH = "/api/v1/product/?q=carbon&min_price=50000&sort=price&limit=20"
+CEILING_DB = "bench_ceiling"
+SETUP_ATTEMPTS = 20
 
 
 @dataclass
-class Result:
+class Seed:
+    tokens: list[str]
+    emails: list[str]
+    products: list[str]  # all seeded ids; the first `order_products` take orders
+    hot: str
+
+
+@dataclass
+class Run:
+    """One wrk run as its Lua done() reported it (latencies in ms)."""
+
     name: str
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-    elapsed: float = 0.0
+    ok: int
+    seconds: float
+    p50: float
+    p95: float
+    p99: float
+    errors: dict[str, int] = field(default_factory=dict)
 
-    def row(self) -> str:
-        ok = sorted(self.latencies)
-        rate = len(ok) / self.elapsed if self.elapsed else 0.0
-
-        def pct(p: float) -> float:
-            return ok[min(len(ok) - 1, int(p * len(ok)))] * 1000 if ok else float("nan")
-
-        mean = statistics.fmean(ok) * 1000 if ok else float("nan")
-        return (
-            f"| {self.name} | {len(ok)} | {self.errors} | {rate:,.0f} | {mean:.1f} | "
-            f"{pct(0.50):.1f} | {pct(0.95):.1f} | {pct(0.99):.1f} |"
-        )
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
 
 
-Call = Callable[[aiohttp.ClientSession], Awaitable[int]]
+@dataclass
+class Scenario:
+    name: str
+    base: str  # "user", "product", "order" or "ceiling"
+    kind: str
+    path: str = "/"
+    ceiling: str = ""
+    target: float = 0.0
+    ok_status: tuple[int, ...] = (200,)
+    threads: int = THREADS
+    connections: int = CONNECTIONS
 
 
-async def run_scenario(name: str, call: Call, *, duration: float, concurrency: int) -> Result:
-    result = Result(name)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        deadline = time.perf_counter() + duration
-
-        async def worker() -> None:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                try:
-                    status = await call(session)
-                except aiohttp.ClientError:
-                    status = 0
-                if 200 <= status < 300:
-                    result.latencies.append(time.perf_counter() - started)
-                else:
-                    result.errors += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        result.elapsed = time.perf_counter() - started
-    return result
-
-
-async def _post(
-    session: aiohttp.ClientSession, url: str, body: object, token: str | None = None
-) -> dict[str, object]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with session.post(url, json=body, headers=headers) as response:
-        data: dict[str, object] = await response.json()
-        if response.status >= 300:
-            raise SystemExit(f"set-up failed: POST {url} -> {response.status} {data}")
-        return data
-
-
-async def setup(args: argparse.Namespace) -> tuple[str, list[str]]:
-    """A user with an access token and products with enough stock for the order scenario."""
-    async with aiohttp.ClientSession() as session:
-        email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
-        registered = await _post(
-            session, f"{args.user}/api/v1/register/", {"email": email, "password": PASSWORD}
-        )
-        token = str(registered["data"]["access"])  # type: ignore[index]
-        ids = []
-        for _ in range(args.products):
-            product = await _post(
-                session,
-                f"{args.product}/api/v1/product/",
-                {"name": f"bench-{uuid.uuid4().hex[:8]}", "price": 1999, "stock": 10_000_000},
-                token,
-            )
-            ids.append(str(product["data"]["id"]))  # type: ignore[index]
-        return token, ids
-
-
-def scenarios(args: argparse.Namespace, token: str, product_ids: list[str]) -> dict[str, Call]:
-    auth = {"Authorization": f"Bearer {token}"}
-    product_id = product_ids[0]
-    turn = itertools.count()
-
-    async def get(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> int:
-        async with session.get(url, headers=headers) as response:
-            await response.read()
-            return response.status
-
-    async def order(session: aiohttp.ClientSession) -> int:
-        target = product_ids[next(turn) % len(product_ids)]
-        body = json.dumps({"product_id": target, "quantity": 1})
-        headers = {**auth, "Content-Type": "application/json"}
-        async with session.post(
-            f"{args.order}/api/v1/order/", data=body, headers=headers
-        ) as response:
-            await response.read()
-            return response.status
-
-    return {
-        "health-check (baseline)": lambda s: get(s, f"{args.product}/health-check/", {}),
-        "product detail (cached)": lambda s: get(
-            s, f"{args.product}/api/v1/product/{product_id}/", {}
-        ),
-        "product list (filtered, sorted)": lambda s: get(
-            s, f"{args.product}/api/v1/product/?limit=20&in_stock=true&sort=-price", {}
-        ),
-        "profile (JWT + DB)": lambda s: get(s, f"{args.user}/api/v1/profile/", auth),
-        "order list (token via user svc)": lambda s: get(s, f"{args.order}/api/v1/order/", auth),
-        f"order create (saga, {len(product_ids)} product(s))": order,
-    }
-
-
-async def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--user", default="http://127.0.0.1:8001")
     parser.add_argument("--product", default="http://127.0.0.1:8002")
     parser.add_argument("--order", default="http://127.0.0.1:8003")
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--only", default="", help="run scenarios whose name contains this")
-    parser.add_argument(
-        "--products", type=int, default=1, help="orders rotate over this many products"
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--database-url", help="the PostgreSQL server for the ceiling app")
+    where.add_argument("--pgdata", type=Path, help="an embedded PostgreSQL's data folder")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before each")
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--order-products", type=int, default=1_000)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--only", default="", help="run only scenarios whose name has this")
+    parser.add_argument("--out-dir", type=Path, default=HERE / "results")
+    parser.add_argument("--header", default="", help="a line to put under the title")
+    return parser.parse_args(argv)
+
+
+# --- seeding -------------------------------------------------------------------------------
+
+
+async def _post(
+    session: aiohttp.ClientSession, url: str, body: object, token: str = ""
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    for _ in range(SETUP_ATTEMPTS):
+        async with session.post(url, json=body, headers=headers) as response:
+            data: dict[str, Any] = await response.json()
+            if response.status < 300:
+                return data
+            if response.status != 429 and response.status < 500:
+                break
+        await asyncio.sleep(0.5)  # busy (429 from the argon2 slots) or briefly down
+    raise SystemExit(f"set-up failed: POST {url} -> {response.status} {data}")
+
+
+async def _bounded(limit: int, jobs: list[Any]) -> list[Any]:
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job: Any) -> Any:
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(one(job) for job in jobs))
+
+
+def _product_body(index: int, stock: int, rng: random.Random) -> dict[str, Any]:
+    word = WORDS[index % len(WORDS)]
+    return {
+        "name": f"bench {word} {index:05d}",
+        "description": f"A {word} item for the benchmark, number {index}.",
+        "price": rng.randrange(100, 100_000),
+        "stock": stock,
+    }
+
+
+async def _login_all(session: aiohttp.ClientSession, url: str, emails: list[str]) -> list[str]:
+    jobs = [_post(session, url, {"email": e, "password": PASSWORD}) for e in emails]
+    return [str(r["data"]["access"]) for r in await _bounded(8, jobs)]
+
+
+async def seed(args: argparse.Namespace) -> Seed:
+    """Users, products (the first `order_products` with a stock that never runs out), then
+    fresh access tokens of every user: logged in last so that none expires during the run."""
+    run = uuid.uuid4().hex[:8]
+    emails = [f"bench-{run}-{i:03d}@example.com" for i in range(args.users)]
+    rng = random.Random(run)  # noqa: S311 - test data
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        tokens = await _login_all(session, f"{args.user}/api/v1/register/", emails)
+        url = f"{args.product}/api/v1/product/"
+        stocks = [HOT_STOCK if i < args.order_products else i % 50 for i in range(args.products)]
+        jobs = [
+            _post(session, url, _product_body(i, stock, rng), tokens[i % len(tokens)])
+            for i, stock in enumerate(stocks)
+        ]
+        products = [str(r["data"]["id"]) for r in await _bounded(32, jobs)]
+        tokens = await _login_all(session, f"{args.user}/api/v1/login/", emails)
+    return Seed(tokens, emails, products, products[0])
+
+
+def write_lua_data(path: Path, data: Seed, order_products: int) -> None:
+    def table(items: list[str]) -> str:
+        return "{" + ",".join(json.dumps(item) for item in items) + "}"
+
+    users = "{" + ",".join(f"{{{json.dumps(e)},{json.dumps(PASSWORD)}}}" for e in data.emails)
+    path.write_text(
+        f"tokens = {table(data.tokens)}\n"
+        f"products = {table(data.products[:order_products])}\n"
+        f"hot = {json.dumps(data.hot)}\n"
+        f"users = {users}}}\n"
     )
-    args = parser.parse_args()
-    token, product_ids = await setup(args)
-    print(f"duration {args.duration:.0f}s per scenario, {args.concurrency} concurrent clients\n")
-    print("| scenario | ok | errors | req/s | mean ms | p50 ms | p95 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, call in scenarios(args, token, product_ids).items():
-        if args.only and args.only not in name:
-            continue
-        result = await run_scenario(
-            name, call, duration=args.duration, concurrency=args.concurrency
+
+
+# --- the ceilings ---------------------------------------------------------------------------
+
+
+def server_url(args: argparse.Namespace) -> str:
+    """A libpq URL of the PostgreSQL server (its `postgres` database)."""
+    if args.database_url:
+        return str(args.database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+    lines = (args.pgdata / "postmaster.pid").read_text().splitlines()
+    port, socket_dir = lines[3], lines[4]  # postmaster.pid: pid, data dir, start, port, socket
+    return f"postgresql://postgres@/postgres?host={socket_dir}&port={port}"
+
+
+def _with_database(url: str, name: str) -> str:
+    head, _, query = url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+async def prepare_ceiling_db(url: str, products: int) -> str:
+    """A fresh database of the ceiling app with `products` rows of endless stock."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{CEILING_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{CEILING_DB}"')
+    finally:
+        await conn.close()
+    db_url = _with_database(url, CEILING_DB)
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(
+            "CREATE TABLE products (id int PRIMARY KEY, stock bigint NOT NULL);"
+            "CREATE TABLE orders (id bigserial PRIMARY KEY, product_id int NOT NULL"
+            " REFERENCES products (id), quantity int NOT NULL,"
+            " created_at timestamptz NOT NULL DEFAULT now())"
         )
-        print(result.row(), flush=True)
+        await conn.execute(
+            "INSERT INTO products SELECT g, $1 FROM generate_series(1, $2) g", HOT_STOCK, products
+        )
+    finally:
+        await conn.close()
+    return db_url
+
+
+async def drop_ceiling_db(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{CEILING_DB}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_up(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("the ceiling app exited at start-up")
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the ceiling app did not come up on port {port}")
+
+
+@contextmanager
+def ceiling_app(db_url: str, products: int) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "CEILING_DATABASE_URL": db_url, "CEILING_PRODUCTS": str(products)}
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "ceiling_app:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(CEILING_WORKERS)]
+    command += ["--no-access-log", "--log-level", "warning"]
+    process = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(port, process)
+        time.sleep(1.0)  # both workers serving
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def argon2_rate(seconds: float) -> float:
+    """Verifies per second of ARGON2_THREADS threads with the user service's hasher (argon2
+    releases the GIL, as the service's worker threads rely on)."""
+    from user_service.passwords import _hasher  # the service's own parameters
+
+    digest = _hasher.hash(PASSWORD)
+    deadline = time.perf_counter() + seconds
+    counts = [0] * ARGON2_THREADS
+
+    def work(slot: int) -> None:
+        while time.perf_counter() < deadline:
+            _hasher.verify(digest, PASSWORD)
+            counts[slot] += 1
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(ARGON2_THREADS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+# --- driving wrk ----------------------------------------------------------------------------
+
+
+def wrk_command(scenario: Scenario, url: str, seconds: float) -> list[str]:
+    return [
+        "wrk",
+        f"-t{scenario.threads}",
+        f"-c{scenario.connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        WRK_TIMEOUT,
+        "-s",
+        str(LUA),
+        url,
+    ]
+
+
+def start_wrk(
+    scenario: Scenario, url: str, seconds: float, data: Path, out: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "BENCH_DATA": str(data),
+        "BENCH_KIND": scenario.kind,
+        "BENCH_PATH": scenario.path,
+        "BENCH_OUT": str(out),
+    }
+    command = wrk_command(scenario, url, seconds)
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
+
+
+def read_run(scenario: Scenario, out: Path) -> Run:
+    raw = json.loads(out.read_text())
+    statuses = {int(k): v for k, v in raw["statuses"].items()}
+    ok = sum(v for k, v in statuses.items() if k in scenario.ok_status)
+    errors: dict[str, int] = {}
+    for status, count in statuses.items():
+        if status not in scenario.ok_status:
+            key = str(status) if status // 100 == 2 else f"{status // 100}xx"
+            errors[key] = errors.get(key, 0) + count
+    errors |= {f"socket {k}": v for k, v in raw["errors"].items() if k != "status" and v}
+    latency = raw["latency_us"]
+    return Run(
+        scenario.name,
+        ok,
+        raw["duration_us"] / 1e6,
+        latency["p50"] / 1000,
+        latency["p95"] / 1000,
+        latency["p99"] / 1000,
+        {k: v for k, v in errors.items() if v},
+    )
+
+
+class Driver:
+    def __init__(self, args: argparse.Namespace, urls: dict[str, str], work: Path) -> None:
+        self.args, self.urls, self.work = args, urls, work
+        self.data = work / "data.lua"
+
+    def run(self, *scenarios: Scenario) -> list[Run]:
+        """Warm up, then run the scenarios side by side for the duration."""
+        self._wait(scenarios, self.args.warmup, "warm")
+        return self._wait(scenarios, self.args.duration, "run")
+
+    def _wait(self, scenarios: tuple[Scenario, ...], seconds: float, tag: str) -> list[Run]:
+        if seconds <= 0:
+            return []
+        outs = [self.work / f"{tag}-{i}.json" for i in range(len(scenarios))]
+        procs = [
+            start_wrk(s, self.urls[s.base], seconds, self.data, out)
+            for s, out in zip(scenarios, outs, strict=True)
+        ]
+        for proc, scenario in zip(procs, scenarios, strict=True):
+            if proc.wait() != 0:
+                raise SystemExit(f"wrk failed on {scenario.name}")
+        return [read_run(s, out) for s, out in zip(scenarios, outs, strict=True)]
+
+
+# --- the scenarios and the report -----------------------------------------------------------
+
+
+def ceilings() -> list[Scenario]:
+    return [
+        Scenario("C_json", "ceiling", "get", "/json"),
+        Scenario("C_db", "ceiling", "get", "/db"),
+        Scenario("C_ord", "ceiling", "post", "/ord", ok_status=(201,)),
+        Scenario("C_hot", "ceiling", "post", "/hot", ok_status=(201,)),
+    ]
+
+
+def scenarios(seed_data: Seed) -> list[Scenario]:
+    detail = f"/api/v1/product/{seed_data.products[-1]}/"
+    return [
+        Scenario("GET /health-check/", "product", "get", "/health-check/", "C_json", 0.8),
+        Scenario("product detail (cached)", "product", "get", detail, "C_json", 0.3),
+        Scenario(
+            "product list, q + min_price + sort=price", "product", "get", LIST_PATH, "C_db", 0.5
+        ),
+        Scenario("profile (JWT + DB)", "user", "get_auth", "/api/v1/profile/", "C_db", 0.5),
+        Scenario(
+            "order create, random product of 1,000",
+            "order",
+            "order",
+            ceiling="C_ord",
+            target=0.25,
+            ok_status=(201,),
+        ),
+        Scenario(
+            "order create, one hot product",
+            "order",
+            "order_hot",
+            ceiling="C_hot",
+            target=0.5,
+            ok_status=(201,),
+        ),
+        Scenario("order list", "order", "get_auth", "/api/v1/order/", "C_db", 0.5),
+        Scenario("login", "user", "login", ceiling="argon2", target=0.8),
+    ]
+
+
+FLOOD_LOGIN = Scenario("login (flood)", "user", "login", threads=1, connections=32)
+FLOOD_PROFILE = Scenario(
+    "profile, 16 conn.", "user", "get_auth", "/api/v1/profile/", threads=1, connections=16
+)
+ORDER_P99_MS = 300.0
+FLOOD_TARGET = 3.0
+
+
+def _errors(run: Run) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(run.errors.items())) or "0"
+
+
+def _row(run: Run, ceiling: str, ceiling_rate: float, target: float, max_p99: float) -> str:
+    """A scenario's line: its figures, its ratio to its ceiling, the target and whether met."""
+    ratio = run.rate / ceiling_rate if ceiling_rate else 0.0
+    met = ratio >= target and (not max_p99 or run.p99 <= max_p99)
+    goal = f">= {target:g}" + (f", p99 <= {max_p99:g} ms" if max_p99 else "")
+    return (
+        f"| {run.name} | {run.rate:,.0f} | {run.p50:.1f} | {run.p95:.1f} | {run.p99:.1f} | "
+        f"{_errors(run)} | {ceiling} | {ratio:.2f} | {goal} | {'yes' if met else '**no**'} |"
+    )
+
+
+def report(
+    args: argparse.Namespace, runs: dict[str, Run], argon2: float, flood: dict[str, Run]
+) -> tuple[str, dict[str, Any]]:
+    rates = {name: run.rate for name, run in runs.items()} | {"argon2": argon2}
+    lines = [
+        "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | ceiling | ratio | target | met |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---|---|",
+    ]
+    table = []
+    for scenario in scenarios(Seed([], [], ["x"], "x")):
+        run = runs.get(scenario.name)
+        if run is None:
+            continue
+        max_p99 = ORDER_P99_MS if scenario.kind == "order" else 0.0
+        lines.append(_row(run, scenario.ceiling, rates[scenario.ceiling], scenario.target, max_p99))
+        table.append(
+            asdict(run)
+            | {"rate": run.rate, "ceiling": scenario.ceiling, "target": scenario.target}
+            | {"ratio": run.rate / rates[scenario.ceiling] if rates[scenario.ceiling] else 0}
+        )
+    lines += ["", "Ceilings, measured in the same run:", ""]
+    lines += [
+        "| ceiling | req/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in ceilings():
+        if c.name in runs:
+            r = runs[c.name]
+            lines.append(
+                f"| {c.name} | {r.rate:,.0f} | {r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} "
+                f"| {_errors(r)} |"
+            )
+    lines.append(f"| argon2 verifies/s, {ARGON2_THREADS} threads | {argon2:,.1f} | | | | |")
+    result: dict[str, Any] = {
+        "scenarios": table,
+        "ceilings": {c: asdict(runs[c]) | {"rate": runs[c].rate} for c in rates if c in runs},
+        "argon2_verifies_per_second": argon2,
+    }
+    if flood:
+        idle, during = flood["idle"], flood["flood"]
+        factor = during.p99 / idle.p99 if idle.p99 else 0.0
+        met = "yes" if factor <= FLOOD_TARGET else "**no**"
+        lines += [
+            "",
+            "Profile during a login flood (32 connections of login + 16 of profile at once):",
+            "",
+            "| profile p99 idle ms | profile p99 during flood ms | factor | target | met |"
+            " login req/s during | profile req/s during |",
+            "|---:|---:|---:|---|---|---:|---:|",
+            f"| {idle.p99:.1f} | {during.p99:.1f} | {factor:.2f} | <= {FLOOD_TARGET:g}x | {met} "
+            f"| {flood['login'].rate:,.0f} | {during.rate:,.0f} |",
+        ]
+        result["flood"] = {k: asdict(v) | {"rate": v.rate} for k, v in flood.items()}
+        result["flood"]["p99_factor"] = factor
+    return "\n".join(lines), result
+
+
+def header(args: argparse.Namespace, started: float, load_average: tuple[float, ...]) -> list[str]:
+    load = ", ".join(f"{x:.2f}" for x in load_average)
+    return [
+        f"# Benchmark {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime(started))}",
+        "",
+        f"{os.cpu_count()} cores; load average at the start {load}; wrk -t{THREADS} "
+        f"-c{CONNECTIONS}, {args.warmup:g} s warm-up then {args.duration:g} s per scenario; "
+        f"{args.products:,} products ({args.order_products:,} take orders), {args.users} users; "
+        f"ceiling app {CEILING_WORKERS} uvicorn workers. {args.header}".rstrip(),
+        "",
+    ]
+
+
+def measure(args: argparse.Namespace, driver: Driver, seed_data: Seed) -> dict[str, Run]:
+    runs: dict[str, Run] = {}
+    for scenario in ceilings() + scenarios(seed_data):
+        if args.only and args.only not in scenario.name and not scenario.name.startswith("C_"):
+            continue
+        (runs[scenario.name],) = driver.run(scenario)
+        print(f"{scenario.name}: {runs[scenario.name].rate:,.0f} req/s", flush=True)
+    return runs
+
+
+def measure_flood(args: argparse.Namespace, driver: Driver) -> dict[str, Run]:
+    if args.only and args.only not in "profile during a login flood":
+        return {}
+    (idle,) = driver.run(FLOOD_PROFILE)
+    login, during = driver.run(FLOOD_LOGIN, FLOOD_PROFILE)
+    return {"idle": idle, "flood": during, "login": login}
+
+
+async def _main(args: argparse.Namespace) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    started, load_average = time.time(), os.getloadavg()
+    seed_data = await seed(args)
+    print(f"seeded {len(seed_data.products)} products, {len(seed_data.tokens)} users", flush=True)
+    server = server_url(args)
+    db_url = await prepare_ceiling_db(server, args.order_products)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-") as work,
+            ceiling_app(db_url, args.order_products) as ceiling,
+        ):
+            write_lua_data(Path(work) / "data.lua", seed_data, args.order_products)
+            urls = {"user": args.user, "product": args.product, "order": args.order}
+            driver = Driver(args, urls | {"ceiling": ceiling}, Path(work))
+            argon2 = argon2_rate(max(args.duration / 3, 1.0))
+            runs = measure(args, driver, seed_data)
+            flood = measure_flood(args, driver)
+    finally:
+        await drop_ceiling_db(server)
+    table, result = report(args, runs, argon2, flood)
+    took = time.time() - started
+    text = (
+        "\n".join(header(args, started, load_average))
+        + "\n"
+        + table
+        + f"\n\nThe run took {took:.0f} s.\n"
+    )
+    result["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    result |= {"seconds": took, "load_average_at_start": load_average}
+    result |= {"duration": args.duration, "warmup": args.warmup}
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "latest.md").write_text(text)
+    (args.out_dir / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(_main(parse_args(argv)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

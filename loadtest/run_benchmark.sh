@@ -1,29 +1,62 @@
 #!/usr/bin/env bash
-# Starts the system natively on its own ports (28001-28003) with rate limiting off and its
-# own embedded PostgreSQL/Redis under .run/bench, runs loadtest/bench.py against it, writes
-# the report to loadtest/results/latest.md and stops everything.
+# Measures the system and this machine's ceilings in the same run (loadtest/bench.py).
 #
-#   loadtest/run_benchmark.sh [--duration 10] [--concurrency 32] [--only order]
-# Environment: WEB_CONCURRENCY (workers per service, default 1 on a 2-core machine),
-# ORDER_SERVICE_HTTP_TRANSPORT (httpx | aiohttp).
+#   loadtest/run_benchmark.sh                 # full run: writes loadtest/results/latest.{md,json}
+#   loadtest/run_benchmark.sh --only order    # only the scenarios whose name has "order"
+#   loadtest/run_benchmark.sh --smoke         # a few seconds in all, results thrown away (CI)
+#   loadtest/run_benchmark.sh --user URL --product URL --order URL --database-url URL
+#                                             # against a running system (its PostgreSQL server)
+#
+# Without --user it starts the system natively on its own state folder (.run/bench) and ports
+# (28001-28003) as a user would (./run_services.sh --native: 2 workers per service, embedded
+# PostgreSQL/Redis), with the rate limiter on but its limits above the load and the per-user
+# unit bound of orders off (the hot-product scenario sends every order to one product), and
+# stops and removes it at the end. Installs wrk with apt-get when missing and run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-isolated_native_stack bench 28001 28002 28003 29090 29093
-export RATE_LIMIT_ENABLED=false
-export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
-export WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}"
+if ! command -v wrk >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]]; then
+    log "installing wrk (apt-get install -y wrk)"
+    apt-get install -y wrk >/dev/null || die "could not install wrk"
+  else
+    die "wrk is not installed: run 'sudo apt-get install -y wrk' (Debian/Ubuntu) first"
+  fi
+fi
+VENV_BIN="$ROOT_DIR/.venv/bin"   # run_services.sh syncs it (uv sync --locked)
+
+for arg in "$@"; do
+  if [[ "$arg" == "--user" ]]; then
+    [[ -x "$VENV_BIN/python" ]] || ensure_env
+    exec "$VENV_BIN/python" loadtest/bench.py "$@"
+  fi
+done
+
+name=bench ports=(28001 28002 28003 29090 29093) extra=()
+if [[ "${1:-}" == "--smoke" ]]; then
+  shift
+  name=bench-smoke ports=(28101 28102 28103 29190 29193)
+  smoke_out="$(mktemp -d)"
+  extra=(--duration 1 --warmup 0 --products 200 --order-products 100 --users 10
+    --out-dir "$smoke_out" --header "Smoke run.")
+fi
+isolated_native_stack "$name" "${ports[@]}"
+if [[ -n "${smoke_out:-}" ]]; then
+  trap '"$ROOT_DIR/run_services.sh" stop >/dev/null 2>&1 || true; keep_for_scan;
+    rm -rf "$RUN_DIR" "$smoke_out"' EXIT
+fi
+
+export WEB_CONCURRENCY=2 LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+export RATE_LIMIT_ENABLED=true
+export RATE_LIMIT_DEFAULT=1000000/minute RATE_LIMIT_AUTH=1000000/minute
+export RATE_LIMIT_LOGIN_ACCOUNT=1000000/minute RATE_LIMIT_WRITE=1000000/minute
+export ORDER_SERVICE_MAX_UNITS_PER_PRODUCT_PER_USER=0
+export READY_TIMEOUT="${READY_TIMEOUT:-180}"   # a loaded machine starts slowly
+log "starting the system natively under $RUN_DIR"
 ./run_services.sh --native >/dev/null
 
-mkdir -p loadtest/results
-{
-  echo "# Benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo
-  echo "$(nproc) cores; workers per service: $WEB_CONCURRENCY;" \
-       "order->product transport: ${ORDER_SERVICE_HTTP_TRANSPORT:-httpx}"
-  echo
-  .venv/bin/python loadtest/bench.py --user http://127.0.0.1:28001 \
-    --product http://127.0.0.1:28002 --order http://127.0.0.1:28003 "$@"
-} | tee loadtest/results/latest.md
+"$VENV_BIN/python" loadtest/bench.py --user "http://127.0.0.1:${ports[0]}" \
+  --product "http://127.0.0.1:${ports[1]}" --order "http://127.0.0.1:${ports[2]}" \
+  --pgdata "$RUN_DIR/embedded/pgdata" "${extra[@]}" "$@"
