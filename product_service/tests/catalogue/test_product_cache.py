@@ -4,6 +4,7 @@ and never a reason for a request to fail."""
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from product_service.catalogue.cache import LiveState, ProductCache
 from product_service.config import Settings
 from product_service.main import create_app
 from product_service.models import Product
@@ -162,9 +164,7 @@ async def test_a_release_leaves_the_entry_yet_a_read_shows_the_stock_back(
     assert after.headers["ETag"] == f'"{product["id"]}-3"'
 
 
-async def test_a_cached_read_sends_one_select_by_primary_key(
-    client: httpx.AsyncClient, app: FastAPI
-) -> None:
+async def test_a_cached_read_sends_no_sql(client: httpx.AsyncClient, app: FastAPI) -> None:
     product = await create_product(client)
     await client.get(f"/api/v1/product/{product['id']}/")
 
@@ -172,7 +172,7 @@ async def test_a_cached_read_sends_one_select_by_primary_key(
         response = await client.get(f"/api/v1/product/{product['id']}/")
 
     assert response.json() == {"data": product}
-    assert sent == ["SELECT"]
+    assert sent == []
 
 
 async def test_a_creators_rename_shows_at_once_with_its_etag(client: httpx.AsyncClient) -> None:
@@ -189,22 +189,6 @@ async def test_a_creators_rename_shows_at_once_with_its_etag(client: httpx.Async
     assert response.headers["ETag"] == patched.headers["ETag"] == f'"{product["id"]}-2"'
 
 
-async def test_an_entry_left_for_a_deleted_product_answers_404(
-    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Even when the delete could not drop the entry (Redis failed), the row decides."""
-    product = await create_product(client)
-    await client.get(f"/api/v1/product/{product['id']}/")
-
-    async def failing_delete(self: JsonCache, key: str) -> bool:
-        return False
-
-    monkeypatch.setattr(JsonCache, "delete", failing_delete)
-    await client.delete(f"/api/v1/product/{product['id']}/", headers=bearer())
-
-    assert (await client.get(f"/api/v1/product/{product['id']}/")).status_code == 404
-
-
 async def test_an_entry_of_an_older_shape_is_a_miss(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
@@ -218,3 +202,35 @@ async def test_an_entry_of_an_older_shape_is_a_miss(
 
     assert response.json()["data"]["stock"] == 5
     assert "static" in json.loads(await app.state.redis.get(key))
+
+
+async def test_without_the_live_part_a_read_takes_it_by_primary_key(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    product = await create_product(client, stock=5)
+    await client.get(f"/api/v1/product/{product['id']}/")
+    await app.state.redis.delete(f"{app.state.settings.redis_prefix}product-live:{product['id']}")
+
+    with statements_sent(app) as sent:
+        response = await client.get(f"/api/v1/product/{product['id']}/")
+
+    assert response.json() == {"data": product}
+    assert response.headers["ETag"] == f'"{product["id"]}-1"'
+    assert sent == ["SELECT"]
+    assert (await client.get(f"/api/v1/product/{product['id']}/")).json() == {"data": product}
+
+
+async def test_an_older_state_never_replaces_a_newer_one(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """Two orders may record in the other order than they committed; a reader may record
+    what it read before a later commit: the higher version stays."""
+    cache: ProductCache = app.state.product_cache
+    product_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    newer, older = LiveState(product_id, 3, 1, now), LiveState(product_id, 2, 2, now)
+
+    await cache.record_now([newer])
+    await cache.record_now([older])
+
+    assert (await cache.get(product_id))[1] == newer

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from product_service.catalogue import repository
 from product_service.catalogue.cache import (
     CachedProduct,
+    LiveState,
     ProductCache,
     VersionedProduct,
     make_etag,
@@ -59,17 +60,19 @@ async def create_product(
 async def get_product(
     session: AsyncSession, cache: ProductCache, *, product_id: uuid.UUID
 ) -> VersionedProduct:
-    """The product: its cached part, completed with the stock, version and modified_at of
-    the row (one read by primary key), or the whole row on a miss."""
-    cached = await cache.get(product_id)
+    """The product from its two cache parts; a missing part is read from the database
+    (the live one alone by primary key) and stored for the next read."""
+    cached, live = await cache.get(product_id)
     if cached is None:
         return await _read_and_cache(session, cache, product_id)
-    live = await repository.get_live(session, product_id)
-    if live is None:  # deleted since it was cached
-        raise ProductNotFound()
-    stock, version, modified_at = live
-    product = ProductRead(**cached.model_dump(), stock=stock, modified_at=modified_at)
-    return VersionedProduct(product, version)
+    if live is None:
+        live = await _read_live(session, cache, product_id)
+    product = ProductRead(**cached.model_dump(), stock=live.stock, modified_at=live.modified_at)
+    return VersionedProduct(product, live.version)
+
+
+def live_state(product: Product) -> LiveState:
+    return LiveState(product.id, product.version, product.stock, product.modified_at)
 
 
 async def _read_and_cache(
@@ -79,7 +82,20 @@ async def _read_and_cache(
     if product is None:
         raise ProductNotFound()
     await cache.set(CachedProduct.model_validate(product, from_attributes=True))
+    await cache.record_now([live_state(product)])
     return versioned(product)
+
+
+async def _read_live(
+    session: AsyncSession, cache: ProductCache, product_id: uuid.UUID
+) -> LiveState:
+    row = await repository.get_live(session, product_id)
+    if row is None:  # deleted since its entry was cached
+        raise ProductNotFound()
+    stock, version, modified_at = row
+    live = LiveState(product_id, version, stock, modified_at)
+    await cache.record_now([live])
+    return live
 
 
 async def list_products(
@@ -111,6 +127,7 @@ async def update_product(
         await session.flush()
     except IntegrityError as exc:
         raise _name_taken() from exc
+    cache.record(session, [live_state(product)])
     return versioned(product)
 
 

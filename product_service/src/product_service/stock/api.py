@@ -1,5 +1,6 @@
 """Internal stock routes the order service calls (`X-Internal-Secret`, no rate limit)."""
 
+from product_service.deps import ProductCacheDep
 from product_service.errors import InsufficientStock, ProductNotFound, ReservationReleased
 from product_service.stock import service
 from shop_common.db import SessionDep
@@ -28,12 +29,16 @@ stock_router = ShopRouter(
     "/reserve/",
     responses=error_responses(ProductNotFound, InsufficientStock, ReservationReleased),
 )
-async def reserve(body: ReserveRequest, session: SessionDep) -> DataResponse[ReservationRead]:
-    reservation = await service.reserve(session, data=body)
+async def reserve(
+    body: ReserveRequest, session: SessionDep, cache: ProductCacheDep
+) -> DataResponse[ReservationRead]:
+    reservation = await service.reserve(session, cache, data=body)
     return DataResponse(data=reservation)
 
 
 @stock_router.post("/release/")
-async def release(body: ReleaseRequest, session: SessionDep) -> DataResponse[ReleaseResult]:
-    released = await service.release(session, order_id=body.order_id)
+async def release(
+    body: ReleaseRequest, session: SessionDep, cache: ProductCacheDep
+) -> DataResponse[ReleaseResult]:
+    released = await service.release(session, cache, order_id=body.order_id)
     return DataResponse(data=ReleaseResult(order_id=body.order_id, released=released))

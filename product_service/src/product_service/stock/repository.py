@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from product_service.catalogue.cache import LiveState
 from product_service.models import Product, Reservation, ReservationItem
 
 __all__ = [
@@ -49,14 +50,18 @@ __all__ = [
 # The Core tables: each statement below is one round trip, not an ORM unit of work.
 _products = cast(Table, Product.__table__)
 _items = cast(Table, ReservationItem.__table__)
+# What a write returns for the cache's live part, in `LiveState`'s order.
+_LIVE = (_products.c.id, _products.c.version, _products.c.stock, _products.c.modified_at)
 
 
 @dataclass(frozen=True)
 class Taken:
-    """A product a reserve took stock of, with the name and price the order keeps."""
+    """A product a reserve took stock of: the name and price the order keeps, and the
+    row's new state for the cache."""
 
     name: str
     price: int
+    live: LiveState
 
 
 async def claim_reservation(
@@ -119,7 +124,7 @@ async def take_stock(
         update(p)
         .where(p.c.id == locked.c.id, p.c.id == w.c.product_id, p.c.stock >= w.c.quantity)
         .values(stock=p.c.stock - w.c.quantity, version=p.c.version + 1, modified_at=func.now())
-        .returning(p.c.id, p.c.name, p.c.price)
+        .returning(*_LIVE, p.c.name, p.c.price)
         .cte("taken")
     )
     lines = select(
@@ -128,9 +133,11 @@ async def take_stock(
     recorded = insert(_items).from_select(
         ["order_id", "line", "product_id", "name", "unit_price", "quantity"], lines
     )
-    statement = select(taken.c.id, taken.c.name, taken.c.price).add_cte(recorded.cte("recorded"))
+    statement = select(
+        taken.c.id, taken.c.version, taken.c.stock, taken.c.modified_at, taken.c.name, taken.c.price
+    ).add_cte(recorded.cte("recorded"))
     result = await session.execute(statement)
-    return {pid: Taken(name, price) for pid, name, price in result.all()}
+    return {row[0]: Taken(row[4], row[5], LiveState(*row[:4])) for row in result.all()}
 
 
 async def stock_of(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -157,9 +164,9 @@ async def mark_released(session: AsyncSession, order_id: uuid.UUID) -> bool:
     return result.scalar_one_or_none() is not None
 
 
-async def give_back(session: AsyncSession, order_id: uuid.UUID) -> None:
+async def give_back(session: AsyncSession, order_id: uuid.UUID) -> list[LiveState]:
     """Put every reserved quantity of the order back, locking products in id order;
-    deleted products are skipped."""
+    deleted products are skipped. Returns the new states of the products given to."""
     owed = (
         select(_items.c.product_id, func.sum(_items.c.quantity).label("quantity"))
         .where(_items.c.order_id == order_id)
@@ -168,8 +175,10 @@ async def give_back(session: AsyncSession, order_id: uuid.UUID) -> None:
     )
     locked = _locked_in_id_order(select(owed.c.product_id))
     p = _products
-    await session.execute(
+    result = await session.execute(
         update(p)
         .where(p.c.id == locked.c.id, p.c.id == owed.c.product_id)
         .values(stock=p.c.stock + owed.c.quantity, version=p.c.version + 1, modified_at=func.now())
+        .returning(*_LIVE)
     )
+    return [LiveState(*row) for row in result.all()]

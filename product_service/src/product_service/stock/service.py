@@ -3,8 +3,8 @@
 Each call runs in the request's one transaction: a reserve that fails (unknown product,
 short stock) rolls back whole, its reservation row included, and takes nothing.
 
-Neither touches the product cache: it holds no stock and no version (see
-`catalogue.cache`), so the orders flowing through here leave cached details valid.
+Neither drops a cached product: each records the new stock and version of what it
+changed in the cache's live part after its commit (see `catalogue.cache`).
 """
 
 import uuid
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from product_service.catalogue.cache import ProductCache
 from product_service.errors import InsufficientStock, ProductNotFound, ReservationReleased
 from product_service.metrics import count_reservation
 from product_service.stock import repository
@@ -20,7 +21,9 @@ from shop_contracts.product import ReservationRead, ReservedItem, ReserveRequest
 __all__ = ["release", "reserve"]
 
 
-async def reserve(session: AsyncSession, *, data: ReserveRequest) -> ReservationRead:
+async def reserve(
+    session: AsyncSession, cache: ProductCache, *, data: ReserveRequest
+) -> ReservationRead:
     """Take every item's quantity or nothing; a repeat for the order returns the first answer."""
     wanted = _merge(data)
     if not await repository.claim_reservation(session, data.order_id):
@@ -28,6 +31,7 @@ async def reserve(session: AsyncSession, *, data: ReserveRequest) -> Reservation
     taken = await repository.take_stock(session, data.order_id, wanted)
     if len(taken) < len(wanted):
         await _refuse(session, wanted, taken)
+    cache.record(session, [t.live for t in taken.values()])
     items = [
         ReservedItem(
             product_id=pid, name=taken[pid].name, unit_price=taken[pid].price, quantity=qty
@@ -86,12 +90,12 @@ async def _replay(session: AsyncSession, order_id: uuid.UUID) -> ReservationRead
     )
 
 
-async def release(session: AsyncSession, *, order_id: uuid.UUID) -> bool:
+async def release(session: AsyncSession, cache: ProductCache, *, order_id: uuid.UUID) -> bool:
     """Give back what the order reserved; True only for the call that did it."""
     if await repository.claim_reservation(session, order_id, released=True):
         return False  # nothing was reserved; the released row stops a late reserve
     if not await repository.mark_released(session, order_id):
         return False
-    await repository.give_back(session, order_id)  # deleted products are skipped
+    cache.record(session, await repository.give_back(session, order_id))
     count_reservation("released")
     return True
