@@ -11,6 +11,8 @@
 # SKIP_E2E=1 skips the end-to-end run; E2E_REQUIRED=1 makes a missing npm an error;
 # SKIP_FAULTS=1 skips the fault suite (about 5 minutes: six faults on real processes);
 # SKIP_FUZZ=1 skips the schemathesis run against the three schemas (python -m tools.fuzz).
+# SKIP_BENCH_SMOKE=1 skips the benchmark's smoke run (loadtest/run_benchmark.sh --smoke: its own
+# native system, a second per scenario; skipped too when wrk is not installed).
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=scripts/lib.sh
@@ -137,6 +139,9 @@ if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
     warn "SKIP_FUZZ set: fuzz step skipped"
   else
     step "fuzz (schemathesis)" uv run --locked python -m tools.fuzz
+  fi
+  if [[ -z "${SKIP_BENCH_SMOKE:-}" ]] && command -v wrk >/dev/null 2>&1; then
+    step "benchmark smoke run (loadtest/, wrk)" bash loadtest/run_benchmark.sh --smoke
   fi
   if [[ -n "${SKIP_FAULTS:-}" ]]; then
     warn "SKIP_FAULTS set: fault suite skipped"
