@@ -79,7 +79,13 @@ async def one_slot(
     make_settings: Callable[..., Settings], wait_seconds: float
 ) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
     """A client of an app with one hashing slot, waited for at most `wait_seconds`."""
-    app = create_app(make_settings(password_hash_slots=1, password_hash_wait_seconds=wait_seconds))
+    app = create_app(
+        make_settings(
+            password_hash_slots=1,
+            password_hash_max_waiting=2,
+            password_hash_wait_seconds=wait_seconds,
+        )
+    )
     async with app_client(app) as client:
         yield client, app
 
@@ -159,7 +165,7 @@ async def test_other_routes_are_served_while_the_slots_are_full(
 async def test_the_queue_for_a_slot_is_bounded(
     make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With a wait longer than any test, two logins queue (twice the one slot) and the
+    """With a wait longer than any test, two logins queue (the queue's length) and the
     next is refused at once; the queued ones are served when the slot frees."""
     async with one_slot(make_settings, 30.0) as (client, app):
         await register(client)

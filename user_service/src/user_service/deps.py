@@ -37,7 +37,9 @@ def auth_hook(settings: Settings) -> StartupHook:
             app.state.redis, settings.redis_prefix, service=settings.service_name
         )
         app.state.hashing = HashingSlots(
-            settings.password_hash_slots, settings.password_hash_wait_seconds
+            settings.password_hash_slots,
+            settings.password_hash_wait_seconds,
+            max_waiting=settings.password_hash_max_waiting,
         )
         try:
             yield

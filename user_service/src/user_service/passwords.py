@@ -3,7 +3,7 @@
 Each hash holds a core for tens of milliseconds, so a flood of logins could take every core
 and starve the other routes. `HashingSlots` bounds them per process: at most `slots` hashes
 run at once, in a pool of that many threads; a request that finds none free waits at most
-`wait_seconds` in a queue of at most twice `slots`, then gets 429 with `Retry-After: 1`
+`wait_seconds` in a queue of at most `max_waiting`, then gets 429 with `Retry-After: 1`
 instead of queueing behind the flood.
 """
 
@@ -60,12 +60,12 @@ def password_problems(password: str, email: str) -> list[str]:
 class HashingSlots:
     """At most `slots` argon2 computations at once in this process, on their own threads
     (a cancelled request cannot leave more running); waiting for one is bounded in time
-    (`wait_seconds`) and in length (twice `slots`), beyond which the request is refused."""
+    (`wait_seconds`) and in length (`max_waiting`), beyond which the request is refused."""
 
-    def __init__(self, slots: int, wait_seconds: float) -> None:
+    def __init__(self, slots: int, wait_seconds: float, *, max_waiting: int) -> None:
         self.slots = slots
         self.wait_seconds = wait_seconds
-        self.max_waiting = 2 * slots
+        self.max_waiting = max_waiting
         self.waiting = 0
         self._free = asyncio.Semaphore(slots)
         self._threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="argon2")
