@@ -41,16 +41,6 @@ logger = logging.getLogger(__name__)
 _STATE_KEY = "rate_limit_headers"
 # Accounts the in-process login limit remembers while Redis is down (about 100 bytes each).
 LOCAL_MAX_KEYS = 10_000
-# One round trip for a per-request limit, where `limits` takes three (its increment script,
-# GET, TTL): the same fixed window on the same key (expiry set by the first hit), and the
-# count and seconds left returned together.
-_HIT_SCRIPT = """
-local current = redis.call("incrby", KEYS[1], 1)
-if current == 1 then
-    redis.call("expire", KEYS[1], ARGV[1])
-end
-return {current, redis.call("ttl", KEYS[1])}
-"""
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -154,8 +144,6 @@ class RateLimiter:
             key_prefix=f"{settings.redis_prefix}limits",
         )
         self.strategy = FixedWindowRateLimiter(storage)
-        self._key_prefix = storage.bridge.prefixed_key
-        self._hit_script = redis.register_script(_HIT_SCRIPT)
         self.enabled = settings.rate_limit_enabled
         self.service = settings.service_name
         self.trusted = _networks(settings.trusted_proxies)
@@ -171,16 +159,16 @@ class RateLimiter:
         if not self.enabled:
             return
         item = self.items[bucket]
-        window_key = self._key_prefix(item.key_for(bucket, key))
         try:
-            count, ttl = await self._hit_script(keys=[window_key], args=[item.get_expiry()])
+            allowed = await self.strategy.hit(item, bucket, key)
+            stats = await self.strategy.get_window_stats(item, bucket, key)
         except Exception as exc:  # fail open: a broken limiter must not take the API down
             RATE_LIMIT_BACKEND_ERRORS.labels(self.service).inc()
             redis_fail_open(self.service, "rate_limit", exc)
             return
-        reset = max(1, int(ttl))
-        _remember(request, _headers(item, item.amount - int(count), reset))
-        if int(count) > item.amount:
+        reset = _seconds_until(stats.reset_time)
+        _remember(request, _headers(item, stats.remaining, reset))
+        if not allowed:
             raise self.refusal(bucket, reset)
 
     async def consume(self, bucket: str, key: str) -> int | None:
