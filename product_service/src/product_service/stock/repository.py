@@ -12,7 +12,7 @@ joins: a row is updated only once that sub-select has locked it, and it locks in
 """
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -22,7 +22,6 @@ from sqlalchemy import (
     Subquery,
     Table,
     Uuid,
-    any_,
     bindparam,
     column,
     func,
@@ -37,13 +36,13 @@ from product_service.catalogue.cache import LiveState
 from product_service.models import Product, Reservation, ReservationItem
 
 __all__ = [
+    "Attempt",
     "Taken",
     "claim_reservation",
     "get_items",
     "give_back",
     "lock_reservation",
     "mark_released",
-    "stock_of",
     "take_stock",
 ]
 
@@ -104,22 +103,38 @@ def _locked_in_id_order(ids: Select[Any]) -> Subquery:
     return query.order_by(_products.c.id).with_for_update().subquery("locked")
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What `take_stock` did: the products taken, and the stock every existing wanted
+    product had when it was locked (the 409's `available`)."""
+
+    taken: dict[uuid.UUID, Taken]
+    available: dict[uuid.UUID, int]
+
+
 async def take_stock(
     session: AsyncSession, order_id: uuid.UUID, wanted: Mapping[uuid.UUID, int]
-) -> dict[uuid.UUID, Taken]:
+) -> Attempt:
     """Lock the wanted products in id order, take each quantity from those that have it and
     record the order's lines for them, in one statement.
 
-    Returns what was taken: when that is not every wanted product, the caller must refuse
-    (raise), so the transaction rolls back what this took and recorded.
+    When not every wanted product was taken the caller must refuse (raise), so the
+    transaction rolls back what this took and recorded; the refusal's details come from the
+    same statement, so a short order holds its locks for no further round trip.
     """
     unnest = func.unnest(
         bindparam("ids", list(wanted), type_=ARRAY(Uuid)),
         bindparam("quantities", list(wanted.values()), type_=ARRAY(Integer)),
     ).table_valued(column("product_id", Uuid), column("quantity", Integer), with_ordinality="line")
     w = select(unnest.render_derived("items")).cte("wanted")
-    locked = _locked_in_id_order(select(w.c.product_id))
     p = _products
+    locked = (
+        select(p.c.id, p.c.stock)
+        .where(p.c.id.in_(select(w.c.product_id)))
+        .order_by(p.c.id)
+        .with_for_update()
+        .cte("locked")
+    )
     taken = (
         update(p)
         .where(p.c.id == locked.c.id, p.c.id == w.c.product_id, p.c.stock >= w.c.quantity)
@@ -133,21 +148,20 @@ async def take_stock(
     recorded = insert(_items).from_select(
         ["order_id", "line", "product_id", "name", "unit_price", "quantity"], lines
     )
-    statement = select(
-        taken.c.id, taken.c.version, taken.c.stock, taken.c.modified_at, taken.c.name, taken.c.price
-    ).add_cte(recorded.cte("recorded"))
-    result = await session.execute(statement)
-    return {row[0]: Taken(row[4], row[5], LiveState(*row[:4])) for row in result.all()}
-
-
-async def stock_of(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """The stock of the existing products among `product_ids` (for a refusal's details)."""
-    result = await session.execute(
-        select(_products.c.id, _products.c.stock).where(
-            _products.c.id == any_(bindparam("ids", list(product_ids), type_=ARRAY(Uuid)))
-        )
+    statement = (
+        select(locked.c.id.label("locked_id"), locked.c.stock.label("available"), *taken.c)
+        .select_from(locked.outerjoin(taken, taken.c.id == locked.c.id))
+        .add_cte(recorded.cte("recorded"))
     )
-    return {pid: int(stock) for pid, stock in result.all()}
+    rows = (await session.execute(statement)).all()
+    return Attempt(
+        taken={
+            row.id: Taken(row.name, row.price, LiveState(*row[2:6]))
+            for row in rows
+            if row.id is not None
+        },
+        available={row.locked_id: row.available for row in rows},
+    )
 
 
 async def mark_released(session: AsyncSession, order_id: uuid.UUID) -> bool:

@@ -28,9 +28,10 @@ async def reserve(
     wanted = _merge(data)
     if not await repository.claim_reservation(session, data.order_id):
         return await _replay(session, data.order_id)
-    taken = await repository.take_stock(session, data.order_id, wanted)
+    attempt = await repository.take_stock(session, data.order_id, wanted)
+    taken = attempt.taken
     if len(taken) < len(wanted):
-        await _refuse(session, wanted, taken)
+        _refuse(wanted, attempt)
     cache.record(session, [t.live for t in taken.values()])
     items = [
         ReservedItem(
@@ -50,17 +51,11 @@ def _merge(data: ReserveRequest) -> dict[uuid.UUID, int]:
     return wanted
 
 
-async def _refuse(
-    session: AsyncSession, wanted: Mapping[uuid.UUID, int], taken: Mapping[uuid.UUID, object]
-) -> None:
-    """Raise 404 for unknown products, else 409 for every short one.
-
-    The products not taken are still locked by `take_stock`, so their stock read here is
-    the one it saw; the raise rolls back what it took.
-    """
-    left = [pid for pid in wanted if pid not in taken]
-    stock = await repository.stock_of(session, left)
-    missing = [pid for pid in left if pid not in stock]
+def _refuse(wanted: Mapping[uuid.UUID, int], attempt: repository.Attempt) -> None:
+    """Raise 404 for unknown products, else 409 for every short one (`available` is the
+    stock each had when `take_stock` locked it; the raise rolls back what it took)."""
+    left = [pid for pid in wanted if pid not in attempt.taken]
+    missing = [pid for pid in left if pid not in attempt.available]
     if missing:
         count_reservation("not_found")
         raise ProductNotFound(
@@ -70,7 +65,7 @@ async def _refuse(
     count_reservation("insufficient_stock")
     raise InsufficientStock(
         details=[
-            {"product_id": str(pid), "requested": wanted[pid], "available": stock[pid]}
+            {"product_id": str(pid), "requested": wanted[pid], "available": attempt.available[pid]}
             for pid in left
         ]
     )
