@@ -60,6 +60,11 @@ class Settings(UserServiceSettings):
             )
         return self
 
+    def gate_wait_seconds(self) -> float:
+        """How long a create waits for its user's place (context.PerUserGate) before 503:
+        twice a pooled connection's wait, since a burst of one user queues there."""
+        return 2 * self.db_pool_timeout_seconds
+
     def route_budget_seconds(self, route: str) -> float:
         """The longest a public order route can take before it answers, every dependency
         timing out at once: the token check, the product calls and the transactions
@@ -68,8 +73,8 @@ class Settings(UserServiceSettings):
         product = call_budget_seconds(self.internal_timeout_seconds, self.internal_retries + 1)
         db = self.db_transaction_budget_seconds()
         # Under the per-user bound a create may first wait for its user's place in the
-        # pool (context.PerUserGate), as long as for a pooled connection.
-        gate = self.db_pool_timeout_seconds if self.max_units_per_product_per_user else 0.0
+        # pool (context.PerUserGate), twice as long as for a pooled connection.
+        gate = self.gate_wait_seconds() if self.max_units_per_product_per_user else 0.0
         budgets = {
             # start (a key in use is polled first), reserve, confirm; when the confirm is
             # refused or the reserve failed: release, then fail the order.

@@ -79,7 +79,7 @@ async def _start(
     def gate() -> AbstractAsyncContextManager[None]:
         if not bound:
             return nullcontext()
-        return ctx.creates.enter(user_id, wait_seconds=ctx.settings.db_pool_timeout_seconds)
+        return ctx.creates.enter(user_id, wait_seconds=ctx.settings.gate_wait_seconds())
 
     async def attempt() -> service.Started | service.Replay | None:
         async with gate(), transaction(ctx) as session:
