@@ -46,7 +46,8 @@ class Settings(UserServiceSettings):
     # The defence against hoarding (orders carry no payment): the units of one product a
     # user may hold in live orders (pending or confirmed) at once; 0 turns the bound off.
     # The default is ten full lines, far above normal use and the benchmarks' orders of one.
-    max_units_per_product_per_user: int = Field(10_000, ge=0)
+    # Off by default (docs/decisions.md, "Per-user bound off by default"); 10000 is a sane value.
+    max_units_per_product_per_user: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _grace_outlasts_a_saga_step(self) -> "Settings":
