@@ -102,6 +102,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="run only scenarios whose name has this")
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
     parser.add_argument("--header", default="", help="a line to put under the title")
+    parser.add_argument(
+        "--seed-file",
+        type=Path,
+        help="reuse the users and products of an earlier run on the same system (written "
+        "there when missing): for profiling loops; the users are logged in afresh",
+    )
+    parser.add_argument(
+        "--no-ceilings", action="store_true", help="skip the ceilings (for profiling loops)"
+    )
     return parser.parse_args(argv)
 
 
@@ -149,6 +158,20 @@ async def _login_all(session: aiohttp.ClientSession, url: str, emails: list[str]
 
 
 async def seed(args: argparse.Namespace) -> Seed:
+    """The seeded data, from `--seed-file` when it exists (with fresh tokens)."""
+    if args.seed_file and args.seed_file.exists():
+        saved = json.loads(args.seed_file.read_text())
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            tokens = await _login_all(session, f"{args.user}/api/v1/login/", saved["emails"])
+        return Seed(tokens, saved["emails"], saved["products"], saved["hot"])
+    data = await _seed(args)
+    if args.seed_file:
+        keep = {"emails": data.emails, "products": data.products, "hot": data.hot}
+        args.seed_file.write_text(json.dumps(keep))
+    return data
+
+
+async def _seed(args: argparse.Namespace) -> Seed:
     """Users, products (the first `order_products` with a stock that never runs out), then
     fresh access tokens of every user: logged in last so that none expires during the run."""
     run = uuid.uuid4().hex[:8]
@@ -437,7 +460,9 @@ def _row(run: Run, ceiling: str, ceiling_rate: float, target: float, max_p99: fl
 def report(
     args: argparse.Namespace, runs: dict[str, Run], argon2: list[float], flood: dict[str, Run]
 ) -> tuple[str, dict[str, Any]]:
-    rates = {name: run.rate for name, run in runs.items()} | {"argon2": statistics.fmean(argon2)}
+    rates = {name: run.rate for name, run in runs.items()} | {
+        "argon2": statistics.fmean(argon2 or [0.0])
+    }
     for c in ceilings():
         if c.name + AFTER in runs:
             rates[c.name] = statistics.fmean([runs[c.name].rate, runs[c.name + AFTER].rate])
@@ -451,11 +476,12 @@ def report(
         if run is None:
             continue
         max_p99 = ORDER_P99_MS if scenario.kind == "order" else 0.0
-        lines.append(_row(run, scenario.ceiling, rates[scenario.ceiling], scenario.target, max_p99))
+        ceiling_rate = rates.get(scenario.ceiling, 0.0)
+        lines.append(_row(run, scenario.ceiling, ceiling_rate, scenario.target, max_p99))
         table.append(
             asdict(run)
             | {"rate": run.rate, "ceiling": scenario.ceiling, "target": scenario.target}
-            | {"ratio": run.rate / rates[scenario.ceiling] if rates[scenario.ceiling] else 0}
+            | {"ratio": run.rate / ceiling_rate if ceiling_rate else 0}
         )
     lines += ["", "Ceilings, measured in the same run before and after the scenarios (a ratio is"]
     lines += ["to the mean of the two):", ""]
@@ -516,7 +542,10 @@ def measure(args: argparse.Namespace, driver: Driver, seed_data: Seed) -> dict[s
     runs: dict[str, Run] = {}
     after = [replace(c, name=c.name + AFTER) for c in ceilings()]
     for scenario in ceilings() + scenarios(seed_data) + after:
-        if args.only and args.only not in scenario.name and not scenario.name.startswith("C_"):
+        is_ceiling = scenario.name.startswith("C_")
+        if args.only and args.only not in scenario.name and not is_ceiling:
+            continue
+        if is_ceiling and args.no_ceilings:
             continue
         (runs[scenario.name],) = driver.run(scenario)
         print(f"{scenario.name}: {runs[scenario.name].rate:,.0f} req/s", flush=True)
@@ -547,9 +576,10 @@ async def _main(args: argparse.Namespace) -> None:
             write_lua_data(Path(work) / "data.lua", seed_data, args.order_products)
             urls = {"user": args.user, "product": args.product, "order": args.order}
             driver = Driver(args, urls | {"ceiling": ceiling}, Path(work))
-            argon2 = [argon2_rate(max(args.duration / 3, 1.0))]
+            argon2_seconds = max(args.duration / 3, 1.0)
+            argon2 = [] if args.no_ceilings else [argon2_rate(argon2_seconds)]
             runs = measure(args, driver, seed_data)
-            argon2.append(argon2_rate(max(args.duration / 3, 1.0)))
+            argon2 += [] if args.no_ceilings else [argon2_rate(argon2_seconds)]
             flood = measure_flood(args, driver)
     finally:
         await drop_ceiling_db(server)

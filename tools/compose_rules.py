@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from tools.redis_commands import COMMANDS
 from tools.workspace import ROOT, services
 
 __all__ = [
@@ -43,25 +44,8 @@ UPSTREAM = {"user": (), "product": ("user",), "order": ("user", "product")}
 MONITORING = ("prometheus", "alertmanager", "grafana")
 # Internal routes and /metrics are served on these ports only (INTERNAL_PORT).
 INTERNAL_PORTS = {"user": 9001, "product": 9002, "order": 9003}
-# Every Redis command the services send (shop_common.redis's cache, the denylist, the
-# `limits` fixed window: its Lua script runs INCRBY and EXPIRE; redis-py loads scripts
-# with SCRIPT LOAD and names itself with CLIENT SETINFO). A new command in the code needs
-# a line here and in docker-compose.yml.
-REDIS_COMMANDS = frozenset(
-    {
-        "ping",
-        "get",
-        "set",
-        "del",
-        "exists",
-        "ttl",
-        "incrby",
-        "expire",
-        "evalsha",
-        "script|load",
-        "client|setinfo",
-    }
-)
+# Every Redis command the services send (one list, tools.redis_commands).
+REDIS_COMMANDS = frozenset(COMMANDS)
 MOUNTS = {
     "prometheus": ["./monitoring/prometheus:/etc/prometheus"],
     "alertmanager": [
@@ -436,7 +420,7 @@ def _breaks() -> dict[str, Break]:
         "Redis without --requirepass": redis_rule("--requirepass", "--port"),
         "an ACL user on every key": redis_rule("~user:*", "~*"),
         "an ACL user with every command": redis_rule("+ping", "+@all"),
-        "an ACL user allowed KEYS": redis_rule("+ttl", "+keys"),
+        "an ACL user allowed KEYS": redis_rule("+pttl", "+keys"),
         "the order service as the postgres superuser": app_env(
             "ORDER_SERVICE_DATABASE_URL",
             "postgresql+asyncpg://postgres:${ORDER_DB_SUPERUSER_PASSWORD:?x}@order-db:5432/order_db",

@@ -5,8 +5,10 @@ import socket
 from collections.abc import Callable
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 
 from shop_common.redis import create_redis
 from shop_common.testing.fixtures import app_client, redis_url_for_tests
@@ -45,6 +47,28 @@ async def test_each_answer_carries_the_remaining_allowance(
     assert [r.headers["RateLimit-Remaining"] for r in responses] == ["2", "1", "0"]
     assert all(1 <= int(r.headers["RateLimit-Reset"]) <= 60 for r in responses)
     assert len(await limiter_keys(redis_prefix)) == 1  # one counter, under this run's prefix
+
+
+async def test_a_hit_is_one_redis_round_trip(
+    make_settings: Callable[..., CommonTestSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: the count and the window's time left come back from one script call (the
+    `limits` strategy took three commands: the script, GET and TTL)."""
+    commands: list[str] = []
+    original = Redis.execute_command
+
+    async def counting(self: Redis, *args: object, **options: object) -> object:
+        commands.append(str(args[0]))
+        return await original(self, *args, **options)
+
+    monkeypatch.setattr(Redis, "execute_command", counting)
+    async with app_client(build_app(make_settings(rate_limit_default="3/minute"))) as client:
+        await client.get("/limited/")  # the first call may load the script
+        commands.clear()
+        response = await client.get("/limited/")
+    assert response.status_code == 200
+    assert response.headers["RateLimit-Remaining"] == "1"
+    assert commands == ["EVALSHA"]
 
 
 async def test_a_spent_bucket_is_429_with_retry_after(

@@ -25,25 +25,12 @@ from redis.exceptions import AuthenticationError, ResponseError
 from sqlalchemy import make_url
 
 from tools.native.layout import Failure
+from tools.redis_commands import COMMANDS as REDIS_COMMANDS
+from tools.redis_commands import NATIVE_ONLY
 
 __all__ = ["COMMANDS", "check", "configure", "denials", "reset_log", "user_name"]
 
-COMMANDS = (
-    "get",
-    "set",
-    "del",
-    "exists",
-    "ttl",
-    "incrby",
-    "expire",
-    "evalsha",
-    "eval",
-    "script|load",
-    "ping",
-    "select",
-    "client|setinfo",
-    "client|maint_notifications",
-)
+COMMANDS = (*REDIS_COMMANDS, *NATIVE_ONLY)
 TIMEOUT_SECONDS = 5.0
 
 

@@ -8,6 +8,7 @@ readiness checks once, runs the service's own start-up hooks, and closes everyth
 shutdown.
 """
 
+import gc
 import inspect
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -161,12 +162,22 @@ def _lifespan(
             async with AsyncExitStack() as stack:
                 for hook in startup_hooks:
                     await stack.enter_async_context(hook(app))
+                _freeze_startup_objects()
                 yield
         finally:
             await app.state.redis.aclose()
             await app.state.db.dispose()
 
     return lifespan
+
+
+def _freeze_startup_objects() -> None:
+    """Leave what start-up built (modules, the app, its routes and models, the ORM's
+    mappers) out of every later garbage collection: they live as long as the process, and
+    the collector walked them all on every full pass. Profiled under the benchmark, the
+    collector took about 8 % of an order worker's CPU (issue 12)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:

@@ -91,6 +91,20 @@ class JsonCache:
             self._count("error")
             logger.warning("cache %s get failed: %s", self.name, exc)
             return None
+        return self._read(key, raw)
+
+    async def get_along(self, key: str, *others: str) -> tuple[Any | None, list[bytes | None]]:
+        """The entry `key`, and the raw values of the full Redis keys `others`, in one round
+        trip (MGET); on a Redis failure, all missing."""
+        try:
+            raw, *rest = await self.redis.mget([self.key(key), *others])
+        except Exception as exc:
+            self._count("error")
+            logger.warning("cache %s get failed: %s", self.name, exc)
+            return None, [None] * len(others)
+        return self._read(key, raw), rest
+
+    def _read(self, key: str, raw: bytes | str | None) -> Any | None:
         if raw is None:
             self._count("miss")
             return None

@@ -114,7 +114,9 @@ async def create_order(
     order_id = started.order_id
     reservation = await _reserve(ctx, order_id, lines)
     async with transaction(ctx) as session:
-        confirmed = await service.confirm_order(session, order_id=order_id, reservation=reservation)
+        confirmed = await service.confirm_order(
+            session, order_id=order_id, reservation=reservation, keyed=started.keyed
+        )
     if confirmed is None:  # reconciled or deleted meanwhile: give the stock back
         error = ServiceUnavailable(ORDER_EXPIRED, code="order_expired")
         await _release_and_fail(ctx, order_id, error)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from order_service import repository
 from order_service.errors import OrderLimitExceeded
 from order_service.models import Order, OrderStatus
-from order_service.schemas import OrderLine, OrderRead, lines_hash
+from order_service.schemas import OrderItemRead, OrderLine, OrderRead, lines_hash
 from shop_common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
 from shop_common.schemas import Page, Pagination
 from shop_contracts.product import ReservationRead
@@ -44,6 +44,8 @@ class Started:
     """A new pending order, committed before its stock is reserved."""
 
     order_id: uuid.UUID
+    # Whether an idempotency key is linked to it (its outcome is then saved for replays).
+    keyed: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ async def start_order(
     live orders; 0 is no bound.
     """
     if key is None:
-        order = await repository.create_order(session, user_id=user_id, lines=lines)
+        order_id = await repository.create_order(session, user_id=user_id, lines=lines)
     else:
         expired = now - timedelta(seconds=key_ttl_seconds)
         await repository.delete_expired_key(
@@ -127,13 +129,13 @@ async def start_order(
             return await _answer_for_key(
                 session, user_id=user_id, key=key, request_hash=request_hash
             )
-        order = await repository.create_order(session, user_id=user_id, lines=lines)
-        await repository.link_key(session, user_id=user_id, key=key, order_id=order.id)
+        order_id = await repository.create_order(session, user_id=user_id, lines=lines)
+        await repository.link_key(session, user_id=user_id, key=key, order_id=order_id)
     if max_units:
         await _within_bound(
-            session, order_id=order.id, user_id=user_id, lines=lines, limit=max_units
+            session, order_id=order_id, user_id=user_id, lines=lines, limit=max_units
         )
-    return Started(order.id)
+    return Started(order_id, keyed=key is not None)
 
 
 async def _within_bound(
@@ -210,30 +212,47 @@ def check_reservation(lines: Sequence[OrderLine], reservation: ReservationRead) 
 
 
 async def confirm_order(
-    session: AsyncSession, *, order_id: uuid.UUID, reservation: ReservationRead
+    session: AsyncSession,
+    *,
+    order_id: uuid.UUID,
+    reservation: ReservationRead,
+    keyed: bool = True,
 ) -> OrderRead | None:
     """Confirm the pending order with the reserved price snapshot; None when it is no longer
-    pending (reconciled or deleted meanwhile), in which case the reservation must go back."""
-    order = await repository.get_order_for_update(session, order_id)
-    if (
-        order is None
-        or order.status != OrderStatus.PENDING
-        or order.delete_requested_at
-        or order.release_requested_at  # the reconciler is giving its stock back
-    ):
-        return None
-    reserved = {item.product_id: item for item in reservation.items}
-    for line in order.items:
-        line.name = reserved[line.product_id].name
-        line.unit_price = reserved[line.product_id].unit_price
-    order.total = sum(line.unit_price * line.quantity for line in order.items)
-    order.status = OrderStatus.CONFIRMED
-    await session.flush()
-    read = order_read(order)
-    # Saved in the confirming transaction: the order and its replayable outcome commit together.
-    await repository.save_response(
-        session, order_id=order_id, status=201, body=read.model_dump(mode="json")
+    pending (reconciled or deleted meanwhile), in which case the reservation must go back.
+    With `keyed`, the answer is saved for replays of the order's idempotency key."""
+    rows = await repository.confirm_order(
+        session,
+        order_id=order_id,
+        total=sum(item.unit_price * item.quantity for item in reservation.items),
+        snapshot=[(item.product_id, item.name, item.unit_price) for item in reservation.items],
     )
+    if not rows:
+        return None
+    first = rows[0]
+    read = OrderRead(
+        id=first.id,
+        user_id=first.user_id,
+        status=first.status,
+        total=first.total,
+        created_at=first.created_at,
+        modified_at=first.modified_at,
+        items=[
+            OrderItemRead(
+                product_id=row.product_id,
+                name=row.name,
+                unit_price=row.unit_price,
+                quantity=row.quantity,
+            )
+            for row in rows
+        ],
+    )
+    if keyed:
+        # Saved in the confirming transaction: the order and its replayable outcome commit
+        # together.
+        await repository.save_response(
+            session, order_id=order_id, status=201, body=read.model_dump(mode="json")
+        )
     return read
 
 

@@ -11,7 +11,8 @@
 
 So a reserve or release leaves the product's entry alone and records one small value after
 its commit, before its response (read your writes), and a detail read is two Redis reads
-and no SQL. A Redis outage only costs speed: every failure is a miss, or a skipped write
+in one round trip (MGET) and no SQL. A Redis outage only costs speed: every failure is a
+miss, or a skipped write
 that expires with the TTL, as a failed delete did before.
 """
 
@@ -106,10 +107,12 @@ class ProductCache:
         self._record_script = redis.register_script(_RECORD_SCRIPT)
 
     async def get(self, product_id: uuid.UUID) -> tuple[CachedProduct | None, LiveState | None]:
-        """Both parts, each None when missing or unreadable (then read the database)."""
-        cached, live = await asyncio.gather(
-            self.entries.get(str(product_id)), self._get_live(product_id)
+        """Both parts, each None when missing or unreadable (then read the database), in one
+        round trip."""
+        cached, (raw_live,) = await self.entries.get_along(
+            str(product_id), self.live_prefix + str(product_id)
         )
+        live = None if raw_live is None else LiveState.decode(product_id, raw_live)
         if not isinstance(cached, dict):
             return None, live
         try:
@@ -153,11 +156,3 @@ class ProductCache:
 
     async def _delete(self, keys: list[str]) -> None:
         await asyncio.gather(*(self.entries.delete(key) for key in keys))
-
-    async def _get_live(self, product_id: uuid.UUID) -> LiveState | None:
-        try:
-            raw = await self.redis.get(self.live_prefix + str(product_id))
-        except Exception as exc:
-            logger.warning("cache product-live get failed: %s", exc)
-            return None
-        return None if raw is None else LiveState.decode(product_id, raw)
