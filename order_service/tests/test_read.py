@@ -1,10 +1,12 @@
 """GET /api/v1/order/ and /api/v1/order/{id}/: only the caller's orders, newest first."""
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from fastapi import FastAPI
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.models import Order
@@ -128,3 +130,47 @@ async def test_unknown_order_is_404_and_a_malformed_id_422(
 async def test_detail_without_a_token_is_401(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{ORDERS}{uuid.uuid4()}/")
     assert response.status_code == 401
+
+
+async def test_a_page_past_the_end_is_empty_and_still_counts(
+    client: httpx.AsyncClient, products: FakeProducts, ada: User
+) -> None:
+    lamp = products.add(stock=10)
+    for _ in range(2):
+        await placed_id(client, ada[1], lamp)
+    response = await client.get(ORDERS, params={"offset": 5, "limit": 2}, headers=ada[1])
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["results"], body["count"], body["offset"]) == ([], 2, 5)
+
+
+async def test_a_list_is_one_statement_and_an_order_two(
+    app: FastAPI, client: httpx.AsyncClient, products: FakeProducts, ada: User
+) -> None:
+    """Issue 12: the page, its count and its lines in one round trip (the ORM took three),
+    and an order without an idempotency key written pending and confirmed in one each (the
+    ORM's flushes took five)."""
+    lamp = products.add(stock=10)
+    await placed_id(client, ada[1], lamp)  # warm: the token is cached from here on
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]).split()[0])
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        placed = await client.post(
+            ORDERS, json={"product_id": str(lamp), "quantity": 2}, headers=ada[1]
+        )
+        placing = list(statements)
+        statements.clear()
+        listed = await client.get(ORDERS, headers=ada[1])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert placed.status_code == 201
+    assert placing == ["WITH", "WITH"]
+    assert listed.status_code == 200
+    assert listed.json()["count"] == 2
+    assert [len(o["items"]) for o in listed.json()["results"]] == [1, 1]
+    assert statements == ["SELECT"]

@@ -292,14 +292,14 @@ async def get_order(session: AsyncSession, *, user_id: uuid.UUID, order_id: uuid
 async def list_orders(
     session: AsyncSession, *, user_id: uuid.UUID, status: OrderStatus | None, page: Pagination
 ) -> Page[OrderRead]:
-    orders, count = await repository.list_orders(
+    rows, count = await repository.list_orders(
         session,
         user_id=user_id,
         status=status.value if status else None,
         offset=page.offset,
         limit=page.limit,
     )
-    return Page([order_read(o) for o in orders], count)
+    return Page([OrderRead.model_validate(row._mapping) for row in rows], count)
 
 
 async def claim_delete(
