@@ -111,7 +111,8 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 
 
 async def _commit(session: AsyncSession) -> None:
-    await session.commit()
+    if session.in_transaction():  # a read served from a cache began none: nothing to end
+        await session.commit()
     for callback in session.info.pop(_AFTER_COMMIT_KEY, []):
         await callback()
 
