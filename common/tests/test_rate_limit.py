@@ -2,7 +2,7 @@
 bucket is spent, counters in this run's Redis keys, and fail-open when Redis is down."""
 
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -55,7 +55,7 @@ async def test_a_hit_is_one_redis_round_trip(
     """Issue 12: the count and the window's time left come back from one script call (the
     `limits` strategy took three commands: the script, GET and TTL)."""
     commands: list[str] = []
-    original = Redis.execute_command
+    original: Callable[..., Awaitable[object]] = Redis.execute_command
 
     async def counting(self: Redis, *args: object, **options: object) -> object:
         commands.append(str(args[0]))

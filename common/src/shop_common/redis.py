@@ -93,7 +93,9 @@ class JsonCache:
             return None
         return self._read(key, raw)
 
-    async def get_along(self, key: str, *others: str) -> tuple[Any | None, list[bytes | None]]:
+    async def get_along(
+        self, key: str, *others: str
+    ) -> tuple[Any | None, list[bytes | str | None]]:
         """The entry `key`, and the raw values of the full Redis keys `others`, in one round
         trip (MGET); on a Redis failure, all missing."""
         try:
