@@ -49,7 +49,7 @@ def _arguments(argv: list[str] | None, listeners: Listeners) -> argparse.Namespa
     return args
 
 
-WORKER_HEALTHCHECK_TIMEOUT_SECONDS = 30
+WORKER_HEALTHCHECK_TIMEOUT_SECONDS = 10
 
 
 def _config(args: argparse.Namespace, host: str, port: int) -> uvicorn.Config:
@@ -61,10 +61,13 @@ def _config(args: argparse.Namespace, host: str, port: int) -> uvicorn.Config:
         workers=args.workers,
         access_log=False,
         proxy_headers=False,
-        # uvicorn pings each worker and kills one that does not answer in time. A worker
-        # answers only once it has imported the app, which takes well over uvicorn's 5 s on a
-        # busy 2-core machine: it was killed and restarted in a loop and never served. A dead
-        # worker is still replaced at once (the ping is not needed to see it exit).
+        # uvicorn pings each worker in turn and kills one that does not answer in time. A
+        # worker just spawned answers only once its interpreter is up, which took over
+        # uvicorn's 5 s on a busy 2-core machine: it was killed and restarted in a loop and
+        # never served. But the supervisor waits the whole timeout when a worker dies while
+        # it is being pinged (the fault suite kills the replacements while they start), and
+        # replaces no worker meanwhile: with 30 s, the product service then served nothing
+        # for 40 s. 10 s bounds both.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_SECONDS,
     )
 
