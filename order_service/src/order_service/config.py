@@ -25,9 +25,9 @@ class Settings(UserServiceSettings):
     product_service_secret: SecretStr = Field(
         SecretStr(""), validation_alias="PRODUCT_SERVICE_SECRET"
     )
-    # The transport under the httpx clients: httpx's own (default) or aiohttp's. On the
-    # benchmark in loadtest/ both give the same order throughput: the hop is not this path's
-    # bottleneck, so the default stays the plain one.
+    # The transport under the httpx clients: httpx's own (default) or aiohttp's. Re-measured
+    # on the real order path (docs/decisions.md, "Where the time goes"): aiohttp's was no
+    # faster (orders 44-54/s against 55-63/s), so the default stays the plain one.
     http_transport: HttpTransportName = "httpx"
     internal_retries: int = Field(2, ge=0, le=5)
     # The reconciler: how often it runs, and how long a pending order (or an interrupted
