@@ -85,13 +85,8 @@ class JsonCache:
         return f"{self.prefix}{self.name}:{key}"
 
     async def get(self, key: str) -> Any | None:
-        try:
-            raw = await self.redis.get(self.key(key))
-        except Exception as exc:  # any Redis failure only costs speed
-            self._count("error")
-            logger.warning("cache %s get failed: %s", self.name, exc)
-            return None
-        return self._read(key, raw)
+        value, _ = await self.get_along(key)
+        return value
 
     async def get_along(
         self, key: str, *others: str
@@ -100,7 +95,7 @@ class JsonCache:
         trip (MGET); on a Redis failure, all missing."""
         try:
             raw, *rest = await self.redis.mget([self.key(key), *others])
-        except Exception as exc:
+        except Exception as exc:  # any Redis failure only costs speed
             self._count("error")
             logger.warning("cache %s get failed: %s", self.name, exc)
             return None, [None] * len(others)

@@ -10,6 +10,15 @@ from shop_common.settings import ServiceSettings
 __all__ = ["Settings"]
 
 
+def default_hash_slots() -> int:
+    """About one argon2 hash at once per core for the whole service: the cores divided among
+    its worker processes, at least one each. With the cores per process instead, 2 workers on
+    2 cores hashed 4 at once during a login flood and the profile route's p99 grew 6.7x
+    (issue 12's target is 3x)."""
+    workers = int(os.environ.get("WEB_CONCURRENCY", "1") or "1")
+    return max(1, (os.cpu_count() or 2) // max(1, workers))
+
+
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="USER_SERVICE_", extra="ignore", populate_by_name=True
@@ -26,18 +35,9 @@ class Settings(ServiceSettings):
     # for one, and how long, before a 429. The queue holds an ordinary burst (a client
     # registering a few dozen accounts at once is served); only a flood beyond it is refused.
     # The default shares the cores among the service's worker processes (WEB_CONCURRENCY).
-    password_hash_slots: int = Field(default_factory=lambda: default_hash_slots(), ge=1)
+    password_hash_slots: int = Field(default_factory=default_hash_slots, ge=1)
     password_hash_max_waiting: int = Field(32, ge=0)
     password_hash_wait_seconds: float = Field(1.0, ge=0)
 
     def secret_fields(self) -> list[str]:
         return [*super().secret_fields(), "jwt_secret"]
-
-
-def default_hash_slots() -> int:
-    """About one argon2 hash at once per core for the whole service: the cores divided among
-    its worker processes, at least one each. With the cores per process instead, 2 workers on
-    2 cores hashed 4 at once during a login flood and the profile route's p99 grew 6.7x
-    (issue 12's target is 3x)."""
-    workers = int(os.environ.get("WEB_CONCURRENCY", "1") or "1")
-    return max(1, (os.cpu_count() or 2) // max(1, workers))

@@ -12,8 +12,7 @@
 So a reserve or release leaves the product's entry alone and records one small value after
 its commit, before its response (read your writes), and a detail read is two Redis reads
 in one round trip (MGET) and no SQL. A Redis outage only costs speed: every failure is a
-miss, or a skipped write
-that expires with the TTL, as a failed delete did before.
+miss, or a skipped write that expires with the TTL, as a failed delete did before.
 """
 
 import asyncio
