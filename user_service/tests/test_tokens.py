@@ -1,7 +1,9 @@
 """Refresh rotation, logout, and every way a token must be refused."""
 
+import asyncio
 import time
 import uuid
+from collections.abc import Callable
 
 import httpx
 import jwt
@@ -9,7 +11,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_common.testing.fixtures import app_client
+from user_service.config import Settings
+from user_service.main import create_app
 from user_service.models import RefreshToken
+from user_service.tokens import TokenIssuer
 
 from .conftest import JWT_SECRET, bearer, register
 
@@ -190,3 +196,37 @@ async def test_malformed_authorization_header_is_401(client: httpx.AsyncClient) 
         assert response.status_code == 401, header
         assert response.headers["WWW-Authenticate"] == "Bearer"
         assert response.json()["code"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "lifetime"),
+    [({}, 15 * 60), ({"access_token_minutes": 2}, 120), ({"access_token_seconds": 3}, 3)],
+)
+def test_access_token_lifetime_setting(
+    make_settings: Callable[..., Settings], overrides: dict[str, int], lifetime: int
+) -> None:
+    """USER_SERVICE_ACCESS_TOKEN_SECONDS, when set, replaces the minutes (browser tests of
+    expiry run with a few seconds); the refresh token keeps its days."""
+    issuer = TokenIssuer(make_settings(**overrides))
+    token, claims = issuer.issue(uuid.uuid4(), "access", generation=0)
+    assert claims.exp - int(claims.iat) == lifetime
+    decoded = jwt.decode(token, JWT_SECRET, ["HS256"], audience="shop")
+    assert decoded["exp"] - int(decoded["iat"]) == lifetime
+    _, refresh = issuer.issue(uuid.uuid4(), "refresh", generation=0)
+    assert refresh.exp - int(refresh.iat) == 7 * 86400
+
+
+async def test_short_access_token_expires_and_refresh_still_works(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """End to end on the app: a 1-second access token (no leeway) is refused once it has
+    expired, and the refresh token of the same pair still gives a working new one."""
+    app = create_app(make_settings(access_token_seconds=1, jwt_leeway_seconds=0))
+    async with app_client(app) as client:
+        tokens = await register(client, email="brief@example.com")
+        assert (await _profile(client, tokens["access"])).status_code == 200
+        await asyncio.sleep(2.1)
+        assert_refused(await _profile(client, tokens["access"]))
+        fresh = await _refresh(client, tokens["refresh"])
+        assert fresh.status_code == 200, fresh.text
+        assert (await _profile(client, fresh.json()["data"]["access"])).status_code == 200

@@ -29,7 +29,10 @@ class Settings(ServiceSettings):
     jwt_issuer: str = "shop-user-service"
     jwt_audience: str = "shop"
     jwt_leeway_seconds: int = 10
-    access_token_minutes: int = 15
+    access_token_minutes: int = Field(15, ge=1)
+    # When set (> 0), the access-token life in seconds instead of the minutes above: for tests
+    # of expiry and refresh (the storefront's browser tests run with a few seconds).
+    access_token_seconds: int = Field(0, ge=0)
     refresh_token_days: int = 7
     # argon2 hashes at once per process (passwords.HashingSlots), how many requests may wait
     # for one, and how long, before a 429. The queue holds an ordinary burst (a client
@@ -38,6 +41,10 @@ class Settings(ServiceSettings):
     password_hash_slots: int = Field(default_factory=default_hash_slots, ge=1)
     password_hash_max_waiting: int = Field(32, ge=0)
     password_hash_wait_seconds: float = Field(1.0, ge=0)
+
+    @property
+    def access_token_lifetime_seconds(self) -> int:
+        return self.access_token_seconds or self.access_token_minutes * 60
 
     def secret_fields(self) -> list[str]:
         return [*super().secret_fields(), "jwt_secret"]

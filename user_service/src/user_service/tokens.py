@@ -48,7 +48,7 @@ class TokenIssuer:
         self.audience = settings.jwt_audience
         self.leeway = min(settings.jwt_leeway_seconds, 30)
         self.lifetimes = {
-            "access": settings.access_token_minutes * 60,
+            "access": settings.access_token_lifetime_seconds,
             "refresh": settings.refresh_token_days * 86400,
         }
 
