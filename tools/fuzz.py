@@ -60,6 +60,7 @@ SETTINGS = {
     "ENVIRONMENT": "development",
     "WEB_CONCURRENCY": "1",
     "NATIVE_MONITORING": "0",
+    "NATIVE_WEB": "0",
     "RATE_LIMIT_DEFAULT": "1000000/minute",
     "RATE_LIMIT_AUTH": "1000000/minute",
     "RATE_LIMIT_LOGIN_ACCOUNT": "1000000/minute",

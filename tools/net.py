@@ -15,13 +15,18 @@ import sys
 import urllib.error
 import urllib.request
 
-__all__ = ["port_in_use", "ready_status"]
+__all__ = ["http_status", "port_in_use", "ready_status"]
 
 
 def ready_status(base_url: str, timeout: float = 2.0) -> str:
     """The status code of GET base_url/ready as three digits, `000` when nothing answered."""
+    return http_status(f"{base_url.rstrip('/')}/ready", timeout)
+
+
+def http_status(url: str, timeout: float = 2.0) -> str:
+    """The status code of GET url as three digits, `000` when nothing answered."""
     try:
-        with urllib.request.urlopen(f"{base_url.rstrip('/')}/ready", timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
             return f"{response.status:03d}"
     except urllib.error.HTTPError as exc:
         return f"{exc.code:03d}"

@@ -57,6 +57,7 @@ SERVICES = ("user", "product", "order")
 SETTINGS: dict[str, str] = {
     "WEB_CONCURRENCY": "2",
     "NATIVE_MONITORING": "0",
+    "NATIVE_WEB": "0",
     "RATE_LIMIT_ENABLED": "true",
     "RATE_LIMIT_DEFAULT": "100000/minute",
     "RATE_LIMIT_AUTH": "100000/minute",

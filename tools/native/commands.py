@@ -17,14 +17,15 @@ from tools.native.pids import alive, read_pid, signal_group, terminate_group
 from tools.native.secret_file import SERVICE_SECRETS, ensure_secrets, export_service_secrets
 from tools.native.secret_file import redis_password_name as password_name
 from tools.native.supervise import STOP_WAIT_SECONDS, Program, Supervisor
-from tools.net import port_in_use, ready_status
+from tools.net import http_status, port_in_use, ready_status
 
 __all__ = ["logs", "start", "status", "stop"]
 
 MONITORING = ("prometheus", "alertmanager")
+WEB = "web"
 LIVE_STATES = {"STARTING", "RUNNING", "BACKOFF", "STOPPING"}
 GONE_STATES = {"STOPPED", "EXITED", "FATAL"}
-STOP_ORDER = ("order", "product", "user", *MONITORING)
+STOP_ORDER = (WEB, "order", "product", "user", *MONITORING)
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -37,7 +38,7 @@ def _tail(path: Path, lines: int) -> str:
 def _alive_programs(layout: Layout, supervisor: Supervisor) -> list[str]:
     """Programs running now: by supervisord, else by their pid files (after a crash)."""
     infos = supervisor.processes()
-    names = [*layout.services, *MONITORING]
+    names = [*layout.services, WEB, *MONITORING]
     by_state = [n for n in names if infos.get(n, {}).get("statename") in LIVE_STATES]
     return by_state or [n for n in names if alive(read_pid(layout.pid_file(n)))]
 
@@ -55,6 +56,11 @@ def start(layout: Layout) -> None:
                 f"port {port} ({service}) is already in use by another program; "
                 f"stop it or set {service.upper()}_SERVICE_PORT"
             )
+    if layout.web and port_in_use(layout.host, layout.web_port):
+        raise Failure(
+            f"port {layout.web_port} (storefront) is already in use by another program; "
+            "stop it, set WEB_PORT, or NATIVE_WEB=0 to start no storefront"
+        )
     for folder in ("logs", "pids"):
         (layout.run_dir / folder).mkdir(parents=True, exist_ok=True)
     if supervisor.state() is not None:  # left over by a run whose programs all exited
@@ -85,12 +91,15 @@ def _start(layout: Layout, supervisor: Supervisor) -> None:
         env.pop(f"{service.upper()}_SERVICE_DATABASE_URL", None)
         env.pop(f"{service.upper()}_SERVICE_REDIS_URL", None)
     programs = [_service(layout, service, stores, env) for service in layout.services]
+    programs += _storefront(layout)
     programs += _monitoring(layout)
     supervisor.write_config(programs)
     supervisor.start(env)
     _record_pids(layout, supervisor, [p.name for p in programs])
     for service in layout.services:
         _wait_ready(layout, supervisor, service)
+    if layout.web:
+        _wait_ready(layout, supervisor, WEB, f"http://{layout.host}:{layout.web_port}/config.json")
 
 
 def _service(layout: Layout, service: str, stores: Datastores, env: dict[str, str]) -> Program:
@@ -129,6 +138,20 @@ def _migrate(layout: Layout, service: str, env: dict[str, str]) -> None:
         sys.stderr.write(_tail(log_file, 20) + "\n")
         url = masked(env[f"{service.upper()}_SERVICE_DATABASE_URL"])
         raise Failure(f"migrations of {service} failed ({url})")
+
+
+def _storefront(layout: Layout) -> list[Program]:
+    """The storefront's static server (tools/native/storefront.py), unless NATIVE_WEB=0."""
+    if not layout.web:
+        return []
+    log(f"starting the storefront on {layout.storefront_url()}")
+    # By path: the program runs in the run folder, and the server needs only the stdlib.
+    command = [str(layout.venv_bin / "python"), str(ROOT / "tools" / "native" / "storefront.py")]
+    command += ["--host", layout.host, "--port", str(layout.web_port)]
+    for service in ("user", "product", "order"):
+        default = f"http://localhost:{layout.ports[service]}" if service in layout.ports else ""
+        command += [f"--{service}", layout.storefront_api.get(service) or default]
+    return [Program(WEB, command)]
 
 
 def _monitoring(layout: Layout) -> list[Program]:
@@ -199,9 +222,12 @@ def _record_pids(layout: Layout, supervisor: Supervisor, names: list[str]) -> No
         raise Failure(f"supervisord did not start {', '.join(sorted(pending))}")
 
 
-def _wait_ready(layout: Layout, supervisor: Supervisor, service: str) -> None:
+def _wait_ready(
+    layout: Layout, supervisor: Supervisor, service: str, url: str | None = None
+) -> None:
+    """Wait for `service`'s /ready (or for `url` to answer 200)."""
     deadline = time.monotonic() + layout.ready_timeout
-    while ready_status(layout.url(service)) != "200":
+    while (ready_status(layout.url(service)) if url is None else http_status(url)) != "200":
         state = supervisor.processes().get(service, {}).get("statename")
         if state in GONE_STATES or time.monotonic() > deadline:
             why = f"exited ({state})" if state in GONE_STATES else "is not ready"
@@ -217,6 +243,8 @@ def _print_urls(layout: Layout, supervisor: Supervisor) -> None:
     for service in layout.services:
         url = layout.url(service)
         lines.append(f"  {service:<8} API {url}   docs {url}/docs   metrics {url}/metrics")
+    if WEB in running:
+        lines.append(f"  storefront {layout.storefront_url()}  (open it in a browser)")
     if "prometheus" in running:
         lines.append(f"  Prometheus http://{layout.host}:{layout.prometheus_port}")
     if "alertmanager" in running:
@@ -263,6 +291,8 @@ def status(layout: Layout) -> None:
             state = str(infos.get(service, {}).get("statename", "stopped")).lower()
         print(f"  {service:<10} {layout.url(service):<28} {state}")
     ports = {"prometheus": layout.prometheus_port, "alertmanager": layout.alertmanager_port}
+    if alive(read_pid(layout.pid_file(WEB))):
+        print(f"  {'storefront':<10} {layout.storefront_url():<28} running")
     for name, port in ports.items():
         if alive(read_pid(layout.pid_file(name))):
             print(f"  {name:<10} {f'http://{layout.host}:{port}':<28} running")

@@ -52,6 +52,9 @@ class Layout:
     prometheus_port: int
     alertmanager_port: int
     monitoring: bool
+    web: bool
+    web_port: int
+    storefront_api: dict[str, str]
     workers: int
     db_name_prefix: str
     embedded_redis_port: int
@@ -72,6 +75,12 @@ class Layout:
             prometheus_port=_int(env, "PROMETHEUS_PORT", 9090),
             alertmanager_port=_int(env, "ALERTMANAGER_PORT", 9093),
             monitoring=env.get("NATIVE_MONITORING", "1") != "0",
+            web=env.get("NATIVE_WEB", "1") != "0",
+            web_port=_int(env, "WEB_PORT", 5173),
+            # The API URLs the storefront page calls from the browser (docs/storefront.md).
+            storefront_api={
+                s: env.get(f"STOREFRONT_{s.upper()}_API", "") for s in ("user", "product", "order")
+            },
             workers=_int(env, "WEB_CONCURRENCY", 2),
             db_name_prefix=env.get("DB_NAME_PREFIX", ""),
             embedded_redis_port=_int(env, "EMBEDDED_REDIS_PORT", 0),
@@ -85,6 +94,10 @@ class Layout:
 
     def url(self, service: str) -> str:
         return f"http://{self.host}:{self.ports[service]}"
+
+    def storefront_url(self) -> str:
+        """The storefront's address: localhost, the origin the default CORS_ORIGINS lists."""
+        return f"http://localhost:{self.web_port}"
 
     def log_file(self, name: str) -> Path:
         return self.run_dir / "logs" / f"{name}.log"
