@@ -217,6 +217,8 @@ class System:
         for service in SERVICES:
             with contextlib.suppress(OSError, ValueError, psutil.Error):
                 found.extend(self.processes(service))
+        with contextlib.suppress(OSError, ValueError, psutil.Error):  # the storefront, if any
+            found.append(psutil.Process(int((self.run_dir / "pids" / "web.pid").read_text())))
         with contextlib.suppress(OSError, ValueError, psutil.Error):
             found.append(self.redis_process())
         postmaster = self.postmaster()
@@ -340,11 +342,15 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 @asynccontextmanager
-async def running_system(name: str, *, proxy_product: bool = False) -> AsyncIterator[System]:
+async def running_system(
+    name: str, *, proxy_product: bool = False, extra_env: Mapping[str, str] | None = None
+) -> AsyncIterator[System]:
     """Start a private system for one fault run; stop it and remove its folder afterwards.
 
     With `proxy_product`, the order service reaches the product service through a
-    `DelayProxy` (`system.proxy`). On failure the logs are kept in `.run/faults-logs/`.
+    `DelayProxy` (`system.proxy`). `extra_env` is given to run_services.sh on top of
+    `SETTINGS` (tests/browser: the storefront, its origin, a short token life). On failure
+    the logs are kept in `.run/faults-logs/`.
     """
     run_dir = ROOT / ".run" / f"faults-{name}-{secrets.token_hex(4)}"
     run_dir.mkdir(parents=True)
@@ -359,6 +365,7 @@ async def running_system(name: str, *, proxy_product: bool = False) -> AsyncIter
         ports = {"user": user_port, "product": product_port, "order": order_port}
         env = isolated_environment()
         env.update(SETTINGS)
+        env.update(extra_env or {})
         env.update(
             {
                 "PATH": _uv_path(),

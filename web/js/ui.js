@@ -82,6 +82,9 @@ export function showError(error, { form = null, context = null, loginOn401 = tru
     if (error instanceof ApiError && error.status === 422) rest = showFieldErrors(form, rest);
   }
   if (loginOn401 && error instanceof ApiError && error.status === 401) {
+    // Already on its way to the login page (the session ended and the router was told):
+    // the reason it left there is the one to show.
+    if (location.hash.startsWith("#/login")) return;
     const back = location.hash || "#/";
     sessionStorage.setItem("shop.flash", error.message);
     location.hash = `#/login?next=${encodeURIComponent(back)}`;

@@ -124,7 +124,7 @@ export async function ordersView({ params }) {
 
   const row = (order) => {
     const cancelButton = h("button", { type: "button", "aria-label": `Cancel order ${shortId(order.id)}` }, "Cancel order");
-    const confirmButton = h("button", { type: "button", class: "danger", hidden: true, "aria-label": `Confirm: cancel order ${shortId(order.id)}` }, "Yes, cancel it");
+    const confirmButton = h("button", { type: "button", class: "danger", hidden: true, "aria-label": `Yes, cancel it: order ${shortId(order.id)}` }, "Yes, cancel it");
     const item = h(
       "li",
       { class: "order", "data-order-id": order.id, "data-status": order.status },

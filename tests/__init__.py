@@ -1,0 +1,1 @@
+"""System-level suites: tests/faults (faults on real processes), tests/browser (the storefront)."""
