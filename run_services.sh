@@ -5,7 +5,7 @@
 #   ./run_services.sh [--native|--docker]   start (waits until every service is ready)
 #   ./run_services.sh stop                  stop what was started (embedded servers included)
 #   ./run_services.sh status                show what runs and whether it is ready
-#   ./run_services.sh logs [service] [-f]   show a log (user, product, order, prometheus, alertmanager)
+#   ./run_services.sh logs [service] [-f]   show a log (user, product, order, web, prometheus, alertmanager)
 #
 # Native mode uses DATABASE_URL / REDIS_URL when set (a server: the databases user_db,
 # product_db and order_db are created on it), otherwise an embedded PostgreSQL and Redis

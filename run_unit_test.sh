@@ -11,6 +11,9 @@
 # SKIP_E2E=1 skips the end-to-end run; E2E_REQUIRED=1 makes a missing npm an error;
 # SKIP_FAULTS=1 skips the fault suite (about 5 minutes: six faults on real processes);
 # SKIP_FUZZ=1 skips the schemathesis run against the three schemas (python -m tools.fuzz).
+# SKIP_BROWSER=1 skips the storefront's browser tests (tests/browser, Playwright in Debian's
+# chromium: apt-get install chromium, or CHROMIUM_PATH); BROWSER_REQUIRED=1 makes a missing
+# Chromium an error (.ci/run sets it), otherwise it is a warning naming the package.
 # SKIP_BENCH_SMOKE=1 skips the benchmark's smoke run (loadtest/run_benchmark.sh --smoke: its own
 # native system, a second per scenario; skipped too when wrk is not installed).
 set -euo pipefail
@@ -69,7 +72,8 @@ for s in "${services[@]}"; do
   step "mypy (strict): $s" uv run --locked mypy common/src contracts/src "${s}_service/src" \
     "${s}_service/tests"
 done
-step "mypy (strict): tools, fault suite" uv run --locked mypy tools tests/faults
+step "mypy (strict): tools, fault suite, browser tests" uv run --locked mypy tools tests/faults \
+  tests/browser
 
 # Every pytest run writes a JUnit report (counted by tools.test_results, not scraped from its
 # output) and, under coverage (started before pytest, so import-time lines count), its data.
@@ -142,6 +146,19 @@ if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
   fi
   if [[ -z "${SKIP_BENCH_SMOKE:-}" ]] && command -v wrk >/dev/null 2>&1; then
     step "benchmark smoke run (loadtest/, wrk)" bash loadtest/run_benchmark.sh --smoke
+  fi
+  chromium="${CHROMIUM_PATH:-$(command -v chromium || echo /usr/bin/chromium)}"
+  if [[ -n "${SKIP_BROWSER:-}" ]]; then
+    warn "SKIP_BROWSER set: storefront browser tests skipped"
+  elif [[ -x "$chromium" ]]; then
+    step "storefront in Chromium (tests/browser, Playwright)" \
+      env CHROMIUM_PATH="$chromium" SCREENSHOT_DIR="$results_dir/screenshots" \
+      uv run --locked pytest tests/browser -q -p no:cacheprovider \
+      --junitxml="$results_dir/browser.xml"
+  elif [[ -n "${BROWSER_REQUIRED:-}" ]]; then
+    failures+=("browser tests: Chromium not found at $chromium (apt-get install chromium)")
+  else
+    warn "Chromium not found: storefront browser tests skipped (Debian: apt-get install chromium, or set CHROMIUM_PATH)"
   fi
   if [[ -n "${SKIP_FAULTS:-}" ]]; then
     warn "SKIP_FAULTS set: fault suite skipped"
