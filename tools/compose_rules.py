@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from tools.native.storefront import content_security_policy, security_headers
 from tools.redis_commands import COMMANDS
 from tools.workspace import ROOT, services
 
@@ -42,6 +43,14 @@ Doc = dict[str, Any]
 # Which services each one calls (it is given their secrets and waits for them).
 UPSTREAM = {"user": (), "product": ("user",), "order": ("user", "product")}
 MONITORING = ("prometheus", "alertmanager", "grafana")
+WEB = "web"
+WEB_TEMPLATE = ROOT / "deploy" / "web" / "default.conf.template"
+# The self-test's broken variants of the template ride in the compose document under this key.
+WEB_TEMPLATE_KEY = "x-self-test-web-template"
+WEB_MOUNTS = [
+    "./web:/usr/share/nginx/html:ro",
+    "./deploy/web/default.conf.template:/etc/nginx/templates/default.conf.template:ro",
+]
 # Internal routes and /metrics are served on these ports only (INTERNAL_PORT).
 INTERNAL_PORTS = {"user": 9001, "product": 9002, "order": 9003}
 # Every Redis command the services send (one list, tools.redis_commands).
@@ -304,9 +313,42 @@ def _guard_problems(services_: Doc) -> Iterator[str]:
             yield f"{name}: command must be [postgres] (an entrypoint clears the image's)"
 
 
+def _web_problems(services_: Doc, template: str) -> Iterator[str]:
+    """The storefront: published on WEB_PORT, web/ mounted read-only, and nginx sending the
+    very policy of the native server (tools/native/storefront.py)."""
+    web = services_.get(WEB) or {}
+    if [str(p) for p in web.get("ports") or []] != ["${WEB_PORT:-5173}:8080"]:
+        yield f"{WEB}: port must be ${{WEB_PORT:-5173}}:8080"
+    volumes = [str(v) for v in web.get("volumes") or []]
+    for mount in WEB_MOUNTS:
+        if mount not in volumes:
+            yield f"{WEB}: must mount {mount}"
+    if web.get("depends_on"):
+        yield f"{WEB}: depends on nothing (the page calls the services from the browser)"
+    placeholders = {s: f"${{STOREFRONT_{s.upper()}_API}}" for s in ("user", "product", "order")}
+    env = _env(web)
+    for name in placeholders.values():
+        if name.strip("${}") not in env:
+            yield f"{WEB}: {name.strip('${}')} must be set"
+    expected = {
+        "Content-Security-Policy": content_security_policy(
+            {s: f"https://{s}.example" for s in placeholders}
+        ),
+        **{k: v for k, v in security_headers({}).items() if k != "Content-Security-Policy"},
+    }
+    sent = dict(re.findall(r'add_header\s+(\S+)\s+"([^"]*)"\s+always;', template))
+    for service, placeholder in placeholders.items():
+        sent = {k: v.replace(placeholder, f"https://{service}.example") for k, v in sent.items()}
+    for header, value in expected.items():
+        if sent.get(header) != value:
+            yield f"deploy/web: {header} must be {value!r} as natively, not {sent.get(header)!r}"
+    if "location = /config.json" not in template:
+        yield "deploy/web: /config.json is not served"
+
+
 def _wiring_problems(doc: Doc) -> Iterator[str]:
     services_ = doc.get("services") or {}
-    expected = {s.compose_name for s in services()} | set(MONITORING)
+    expected = {s.compose_name for s in services()} | set(MONITORING) | {WEB}
     expected |= {f"{s.name}-{kind}" for s in services() for kind in ("db", "redis")}
     if set(services_) != expected:
         yield (
@@ -355,6 +397,9 @@ def rule_groups(doc: Doc, scrape: Doc) -> dict[str, list[str]]:
         "prometheus.yml scrapes every service on its internal port": list(_scrape_problems(scrape)),
         "databases and Grafana refuse placeholder passwords at start "
         "(deploy/refuse-placeholders.sh)": list(_guard_problems(services_)),
+        "the storefront is served with the native server's headers and config": list(
+            _web_problems(services_, doc.get(WEB_TEMPLATE_KEY) or WEB_TEMPLATE.read_text())
+        ),
     }
 
 
@@ -413,6 +458,10 @@ def _breaks() -> dict[str, Break]:
     def no_guard(doc: Doc, _: Doc) -> None:
         del _services_of(doc)["order-db"]["entrypoint"]
 
+    def web_without_csp(doc: Doc, _: Doc) -> None:
+        template = doc.get(WEB_TEMPLATE_KEY) or WEB_TEMPLATE.read_text()
+        doc[WEB_TEMPLATE_KEY] = template.replace("script-src 'self'", "script-src *")
+
     def scrape_public_port(_: Doc, scrape: Doc) -> None:
         scrape["scrape_configs"][0]["static_configs"] = [{"targets": ["user-service:8001"]}]
 
@@ -434,6 +483,7 @@ def _breaks() -> dict[str, Break]:
         "a floating image tag": floating_tag,
         "a database without the placeholder check": no_guard,
         "Prometheus scraping a public port": scrape_public_port,
+        "the storefront allowing scripts from anywhere": web_without_csp,
     }
 
 

@@ -36,7 +36,8 @@ def _origin(url: str) -> str:
 
 
 def content_security_policy(api_urls: dict[str, str]) -> str:
-    origins = sorted({_origin(url) for url in api_urls.values()} - {"'self'"})
+    # In the order user, product, order, once each (relative URLs are this origin already).
+    origins = list(dict.fromkeys(o for o in map(_origin, api_urls.values()) if o != "'self'"))
     return "; ".join(
         [
             "default-src 'none'",
