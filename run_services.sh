@@ -57,6 +57,7 @@ start_docker() {
   echo
   echo "The shop is up (docker mode):"
   echo "  user http://localhost:8001  product http://localhost:8002  order http://localhost:8003 (each has /docs)"
+  echo "  storefront http://localhost:${WEB_PORT:-5173}"
   echo "  Prometheus http://localhost:9090  Alertmanager http://localhost:9093"
   echo "  Grafana http://localhost:${GRAFANA_PORT:-3030} (admin / GRAFANA_ADMIN_PASSWORD from .env)"
 }
