@@ -81,6 +81,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=40s --retries=5 \
     CMD ["sh", "-c", "exec python -c 'import sys, urllib.request; sys.exit(urllib.request.urlopen(sys.argv[1], timeout=4).status != 200)' \"http://127.0.0.1:${PORT}/ready\""]
 
 # Start from an empty metrics directory (stale files from a previous run would be summed
-# into /metrics), apply the migrations, then hand PID 1 to the
+# into /metrics), apply the migrations unless MIGRATE_ON_START=0 (Kubernetes runs them once
+# per release in a Job: deploy/kubernetes), then hand PID 1 to the
 # service (shop_common.serve runs uvicorn).
-CMD ["sh", "-c", "rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && alembic -c /app/alembic.ini -n \"$SERVICE\" upgrade head && exec python -m shop_common.serve \"${SERVICE}_service.main:create_app\" --host 0.0.0.0 --port \"$PORT\" --workers \"${WEB_CONCURRENCY:-2}\""]
+CMD ["sh", "-c", "rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && { [ \"${MIGRATE_ON_START:-1}\" = 0 ] || alembic -c /app/alembic.ini -n \"$SERVICE\" upgrade head ; } && exec python -m shop_common.serve \"${SERVICE}_service.main:create_app\" --host 0.0.0.0 --port \"$PORT\" --workers \"${WEB_CONCURRENCY:-2}\""]

@@ -133,6 +133,10 @@ def _serve_command(service: Service) -> list[str]:
     ]
 
 
+def _contains(words: list[str], part: list[str]) -> bool:
+    return any(words[i : i + len(part)] == part for i in range(len(words) - len(part) + 1))
+
+
 def _cmd_problems(service: Service, cmd: Instruction | None) -> Iterator[str]:
     words = cmd.words() if cmd else []
     if words[:2] != ["sh", "-c"] or len(words) != 3:
@@ -143,14 +147,21 @@ def _cmd_problems(service: Service, cmd: Instruction | None) -> Iterator[str]:
     alembic = ["alembic", "-c", "/app/alembic.ini", "-n", service.name, "upgrade", "head"]
     serve = _serve_command(service)
     started = [i for i, words in enumerate(commands) if words[words[:1] == ["exec"] :][:8] == serve]
-    if alembic not in commands:
+    # The migration, alone or behind the switch `[ "${MIGRATE_ON_START:-1}" = 0 ] ||`.
+    migrating = [i for i, words in enumerate(commands) if _contains(words, alembic)]
+    if not migrating:
         yield f"CMD does not run `{' '.join(alembic)}`"
+    elif commands[migrating[0]] != alembic and (
+        commands[migrating[0]][:2] != ["{", "["]
+        or '[ "${MIGRATE_ON_START:-1}" = 0 ] || alembic' not in raw_script
+    ):
+        yield "the migration runs unconditionally or behind MIGRATE_ON_START (default on)"
     if any("uvicorn" in words for words in commands):
         yield "CMD must start the service with shop_common.serve, not uvicorn directly"
     if not started:
         yield f"CMD does not start `{' '.join(serve)}`"
     else:
-        if alembic in commands and commands.index(alembic) > started[0]:
+        if migrating and migrating[0] > started[0]:
             yield "migrations must run before the service starts"
         if commands[started[0]][0] != "exec" or started[0] != len(commands) - 1:
             yield "the service must be exec'd, last, so that it receives signals"
