@@ -125,6 +125,12 @@ if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
   else
     warn "promtool not installed: monitoring checks skipped (apt-get install prometheus)"
   fi
+  if command -v kubectl >/dev/null 2>&1; then
+    step "kubernetes manifests (kustomize, 1.31 schemas, policy)" \
+      uv run --locked python -m tools.kubernetes check
+  else
+    warn "kubectl not installed: Kubernetes manifest checks skipped (it brings kustomize v5)"
+  fi
   if command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1; then
     step "container checks (compose config)" bash scripts/check_containers.sh
   else

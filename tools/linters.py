@@ -70,11 +70,14 @@ def _hadolint(report: Report) -> None:
         report.skip("hadolint not found (it comes with the dev environment: uv sync --locked)")
         return
     report.info(f"using: {run([hadolint, '--version']).output.strip()}")
-    result = run([hadolint, "--no-color", str(DOCKERFILE.relative_to(ROOT))])
-    if result.ok:
-        report.ok(f"hadolint {DOCKERFILE.name}")
-    else:
-        report.fail(f"hadolint {DOCKERFILE.name}", result.output.splitlines())
+    # The services' one Dockerfile, and the storefront's image for Kubernetes.
+    for dockerfile in (DOCKERFILE, ROOT / "deploy" / "web" / "Dockerfile"):
+        name = str(dockerfile.relative_to(ROOT))
+        result = run([hadolint, "--no-color", name])
+        if result.ok:
+            report.ok(f"hadolint {name}")
+        else:
+            report.fail(f"hadolint {name}", result.output.splitlines())
 
 
 def _actionlint(report: Report) -> None:
