@@ -20,7 +20,7 @@ import signal
 import socket
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,14 +343,23 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 @asynccontextmanager
 async def running_system(
-    name: str, *, proxy_product: bool = False, extra_env: Mapping[str, str] | None = None
+    name: str,
+    *,
+    proxy_product: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+    instance_ports: Sequence[int] | None = None,
+    datastores: tuple[str, str] | None = None,
+    secrets_from: Path | None = None,
 ) -> AsyncIterator[System]:
     """Start a private system for one fault run; stop it and remove its folder afterwards.
 
     With `proxy_product`, the order service reaches the product service through a
     `DelayProxy` (`system.proxy`). `extra_env` is given to run_services.sh on top of
-    `SETTINGS` (tests/browser: the storefront, its origin, a short token life). On failure
-    the logs are kept in `.run/faults-logs/`.
+    `SETTINGS` (tests/browser: the storefront, its origin, a short token life). A second
+    instance of a system (tests/faults/test_replicas.py) passes the first one's `datastores`
+    (server and Redis URLs: no embedded servers of its own) and `secrets_from` (its
+    secrets.env: the same JWT and internal secrets), and chosen `instance_ports` (user,
+    product, order). On failure the logs are kept in `.run/faults-logs/`.
     """
     run_dir = ROOT / ".run" / f"faults-{name}-{secrets.token_hex(4)}"
     run_dir.mkdir(parents=True)
@@ -359,9 +368,11 @@ async def running_system(
     failed = False
     try:
         began = time.monotonic()
-        server_url, redis_url = await _start_embedded(run_dir)
+        server_url, redis_url = datastores or await _start_embedded(run_dir)
         embedded_seconds = time.monotonic() - began
-        user_port, product_port, order_port = free_ports(3)
+        if secrets_from is not None:
+            shutil.copy(secrets_from, run_dir / "secrets.env")
+        user_port, product_port, order_port = instance_ports or free_ports(3)
         ports = {"user": user_port, "product": product_port, "order": order_port}
         env = isolated_environment()
         env.update(SETTINGS)
@@ -422,8 +433,9 @@ async def _teardown(
                 log=run_dir / "teardown.log",
                 limit=90,
             )
-    with contextlib.suppress(Exception):
-        await _stop_embedded(run_dir)
+    if (run_dir / "embedded").exists():  # a second instance has none of its own
+        with contextlib.suppress(Exception):
+            await _stop_embedded(run_dir)
     if proxy is not None:
         await proxy.close()
     leftovers = await _reap(owned)

@@ -17,8 +17,12 @@ class DelayProxy:
     request in time; only its answer is late.
     """
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, *more_ports: int) -> None:
         self.target = (target_host, target_port)
+        # With more ports (tests/faults/test_replicas.py), each new connection goes to the
+        # next target in turn: a round-robin balancer in front of a service's instances.
+        self.targets = [(target_host, port) for port in (target_port, *more_ports)]
+        self.connections = 0
         self.delay = 0.0
         self.port = 0
         self.delayed_chunks = 0
@@ -49,9 +53,16 @@ class DelayProxy:
     async def _connection(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
+        first = self.connections
+        self.connections += 1
+        for attempt in range(len(self.targets)):  # a target that refuses: the next one
+            try:
+                target = self.targets[(first + attempt) % len(self.targets)]
+                up_reader, up_writer = await asyncio.open_connection(*target)
+                break
+            except OSError:
+                continue
+        else:
             client_writer.close()
             return
         queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
