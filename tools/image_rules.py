@@ -251,8 +251,14 @@ def _compose_problems(doc: dict[str, Any]) -> Iterator[str]:
         for name in sorted(n for n, default in declared.items() if default is None):
             if name not in build.args:
                 yield f"{service.compose_name}: does not pass {name}, which has no default"
+    # The storefront's nginx image (deploy/web, Kubernetes only) is not a service's.
+    storefront = {"deploy/web/Dockerfile", "deploy/web/Dockerfile.dockerignore"}
     for leftover in sorted(f for f in tracked_files() if Path(f).name.startswith("Dockerfile")):
-        if leftover != DOCKERFILE.name and (ROOT / leftover).exists():
+        if (
+            leftover != DOCKERFILE.name
+            and leftover not in storefront
+            and (ROOT / leftover).exists()
+        ):
             yield f"{leftover}: one Dockerfile at the root serves every service"
 
 

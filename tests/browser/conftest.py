@@ -130,7 +130,13 @@ class Watch:
             self.bad_answers.append((response.status, f"{response.request.method} {response.url}"))
 
     def problems(self) -> list[str]:
-        found = [f"failed request: {r}" for r in self.failed if not self.failures_allowed]
+        # net::ERR_ABORTED is the browser cancelling a request itself (a navigation or a
+        # reload while the favicon loads), not an answer that failed.
+        found = [
+            f"failed request: {r}"
+            for r in self.failed
+            if not self.failures_allowed and not r.endswith("net::ERR_ABORTED")
+        ]
         found += [
             f"answer {status}: {what}"
             for status, what in self.bad_answers
