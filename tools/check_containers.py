@@ -11,7 +11,8 @@
   databases and Grafana refuse placeholder passwords; a self-test breaks a copy of the
   file in known ways and expects each break refused (tools.compose_rules);
 - the one Dockerfile, rendered for each service with its build arguments, follows the
-  image rules, and compose, CI and .dockerignore agree with it (tools.image_rules);
+  image rules, and compose, CI and .dockerignore agree with it; the storefront's
+  deploy/web/Dockerfile builds what compose's web container runs (tools.image_rules);
 - hadolint, actionlint and shellcheck, and no shell script embeds another language
   (tools.linters).
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import sys
 
 from tools.compose import check_compose
-from tools.image_rules import agreement_problems, service_problems
+from tools.image_rules import agreement_problems, service_problems, storefront_problems
 from tools.linters import check_linters
 from tools.report import Report
 from tools.workspace import services
@@ -45,6 +46,11 @@ def main() -> int:
     report.check(
         "compose and CI build every service from the one Dockerfile with SERVICE and PORT",
         agreement_problems(doc),
+    )
+    report.check(
+        "the storefront's image (deploy/web/Dockerfile, for Kubernetes) is compose's web "
+        "container: same image, files, port and health check",
+        storefront_problems(doc),
     )
 
     check_linters(report)

@@ -13,7 +13,10 @@ prometheus.yml and gives the problems of each group of rules:
 - ports: only the public ports are published, never an internal port; the monitoring UIs
   on MONITORING_BIND_ADDRESS; Prometheus scrapes the internal ports;
 - placeholders: the database and Grafana containers start through
-  deploy/refuse-placeholders.sh with the names of the passwords they store.
+  deploy/refuse-placeholders.sh with the names of the passwords they store;
+- storefront: `web` published on WEB_PORT with web/ and deploy/web's template mounted,
+  depending on nothing, and the template sending the native server's headers
+  (tools/native/storefront.py), /config.json, .js as text/javascript and relative redirects.
 
 `self_test_problems` breaks a copy of the compose file in known ways and reports each break
 the rules did not notice.
@@ -315,7 +318,8 @@ def _guard_problems(services_: Doc) -> Iterator[str]:
 
 def _web_problems(services_: Doc, template: str) -> Iterator[str]:
     """The storefront: published on WEB_PORT, web/ mounted read-only, and nginx sending the
-    very policy of the native server (tools/native/storefront.py)."""
+    very policy of the native server (tools/native/storefront.py), .js as text/javascript and
+    relative redirects."""
     web = services_.get(WEB) or {}
     if [str(p) for p in web.get("ports") or []] != ["${WEB_PORT:-5173}:8080"]:
         yield f"{WEB}: port must be ${{WEB_PORT:-5173}}:8080"
@@ -344,6 +348,13 @@ def _web_problems(services_: Doc, template: str) -> Iterator[str]:
             yield f"deploy/web: {header} must be {value!r} as natively, not {sent.get(header)!r}"
     if "location = /config.json" not in template:
         yield "deploy/web: /config.json is not served"
+    # nginx's own mime.types maps js to application/javascript; the native server and RFC 9239
+    # say text/javascript.
+    if not re.search(r"types\s*\{\s*text/javascript\s+js;\s*\}", template):
+        yield "deploy/web: .js must be served as text/javascript (types { text/javascript js; })"
+    # An absolute Location would name the container's port (8080), not the published one.
+    if not re.search(r"^\s*absolute_redirect\s+off;", template, re.MULTILINE):
+        yield "deploy/web: absolute_redirect off (redirects relative, as natively)"
 
 
 def _wiring_problems(doc: Doc) -> Iterator[str]:
@@ -462,6 +473,13 @@ def _breaks() -> dict[str, Break]:
         template = doc.get(WEB_TEMPLATE_KEY) or WEB_TEMPLATE.read_text()
         doc[WEB_TEMPLATE_KEY] = template.replace("script-src 'self'", "script-src *")
 
+    def web_template(old: str, new: str) -> Break:
+        def apply(doc: Doc, _: Doc) -> None:
+            template = doc.get(WEB_TEMPLATE_KEY) or WEB_TEMPLATE.read_text()
+            doc[WEB_TEMPLATE_KEY] = template.replace(old, new)
+
+        return apply
+
     def scrape_public_port(_: Doc, scrape: Doc) -> None:
         scrape["scrape_configs"][0]["static_configs"] = [{"targets": ["user-service:8001"]}]
 
@@ -484,6 +502,12 @@ def _breaks() -> dict[str, Break]:
         "a database without the placeholder check": no_guard,
         "Prometheus scraping a public port": scrape_public_port,
         "the storefront allowing scripts from anywhere": web_without_csp,
+        "the storefront's .js as nginx's application/javascript": web_template(
+            "text/javascript js;", "application/javascript js;"
+        ),
+        "the storefront redirecting to the container's port": web_template(
+            "absolute_redirect off;", "absolute_redirect on;"
+        ),
     }
 
 

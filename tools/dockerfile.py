@@ -4,6 +4,8 @@
 service: every instruction with the ARG and ENV values in force at its line substituted,
 so the checks (tools.image_rules) see what each service's image really gets.
 `dockerignore()` turns .dockerignore into a pathspec matcher with Docker's semantics.
+Both take another file too (`path`): the storefront's deploy/web/Dockerfile and its
+Dockerfile.dockerignore.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pathspec
 from dockerfile_parse import DockerfileParser
@@ -100,13 +103,13 @@ class Stage:
         return found[-1] if found else None
 
 
-def _parser(build_args: Mapping[str, str]) -> DockerfileParser:
-    return DockerfileParser(path=str(DOCKERFILE), build_args=dict(build_args), env_replace=True)
+def _parser(build_args: Mapping[str, str], path: Path = DOCKERFILE) -> DockerfileParser:
+    return DockerfileParser(path=str(path), build_args=dict(build_args), env_replace=True)
 
 
-def parse(build_args: Mapping[str, str]) -> list[Stage]:
-    """The stages of the Dockerfile as built with `build_args`."""
-    parser = _parser(build_args)
+def parse(build_args: Mapping[str, str], path: Path = DOCKERFILE) -> list[Stage]:
+    """The stages of the Dockerfile (or another one, `path`) as built with `build_args`."""
+    parser = _parser(build_args, path)
     stages: list[Stage] = []
     for item, context in zip(parser.structure, parser.context_structure, strict=True):
         keyword = str(item["instruction"]).upper()
@@ -136,15 +139,16 @@ def declared_args() -> dict[str, str | None]:
     return declared
 
 
-def dockerignore() -> pathspec.PathSpec[pathspec.Pattern]:
-    """.dockerignore as a matcher of paths relative to the build context.
+def dockerignore(path: Path = DOCKERIGNORE) -> pathspec.PathSpec[pathspec.Pattern]:
+    """.dockerignore (or another ignore file, `path`) as a matcher of paths relative to the
+    build context.
 
     Docker anchors every pattern at the context root (`docs` excludes ./docs only, `**/x`
     any x) and lets `!pattern` re-include; gitignore would match `docs` at any depth. So
     each pattern is cleaned and anchored with a leading slash before pathspec reads it.
     """
     lines = []
-    text = DOCKERIGNORE.read_text(encoding="utf-8") if DOCKERIGNORE.exists() else ""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):

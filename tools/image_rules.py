@@ -7,6 +7,12 @@ non-editable sync of that one service, non-root USER, HEALTHCHECK on /ready, mig
 before an exec'd `python -m shop_common.serve` (which runs uvicorn). Then: compose builds
 every service from it with those arguments, CI builds the same images with the same uv,
 and nothing it copies is excluded by .dockerignore.
+
+The only other Dockerfile is the storefront's, deploy/web/Dockerfile (for Kubernetes, which
+cannot mount web/ from the host), with its own Dockerfile.dockerignore. `storefront_problems`
+holds it to compose's `web` container: one stage from the same pinned image, COPYs of exactly
+the files compose mounts to the same places, the same port and health check, no USER root,
+and nothing it copies excluded by its ignore file.
 """
 
 from __future__ import annotations
@@ -25,7 +31,14 @@ from tools.compose import app_builds
 from tools.dockerfile import DOCKERFILE, Instruction, Stage, declared_args, dockerignore, parse
 from tools.workspace import ROOT, Service, services, tracked_files, workspace_members
 
-__all__ = ["agreement_problems", "build_args", "service_problems", "uv_version"]
+__all__ = [
+    "STOREFRONT_DOCKERFILE",
+    "agreement_problems",
+    "build_args",
+    "service_problems",
+    "storefront_problems",
+    "uv_version",
+]
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 # Exact versions; a release may add the digest (docs/decisions.md, "Containers").
@@ -33,6 +46,10 @@ DIGEST = r"(?:@sha256:[0-9a-f]{64})?"
 PYTHON_IMAGE = re.compile(r"python:3\.11\.\d+-slim-[a-z]+" + DIGEST)
 UV_FROM = re.compile(r"--from=ghcr\.io/astral-sh/uv:(\d+\.\d+\.\d+)" + DIGEST)
 UV_CACHE_MOUNT = "--mount=type=cache,target=/root/.cache/uv"
+# The storefront's image (compose mounts the same files into the same nginx instead).
+STOREFRONT_DOCKERFILE = ROOT / "deploy" / "web" / "Dockerfile"
+STOREFRONT_DOCKERIGNORE = STOREFRONT_DOCKERFILE.with_name("Dockerfile.dockerignore")
+STOREFRONT_SERVICE = "web"
 
 
 def build_args(service: Service) -> dict[str, str]:
@@ -201,7 +218,7 @@ def _runtime_problems(service: Service, final: Stage, builder: Stage) -> Iterato
 
 
 def _context_problems(
-    stages: list[Stage], spec: pathspec.PathSpec[pathspec.Pattern]
+    stages: list[Stage], spec: pathspec.PathSpec[pathspec.Pattern], ignore: str = ".dockerignore"
 ) -> Iterator[str]:
     """Everything read from the build context exists and is not excluded by .dockerignore."""
     tracked = tracked_files()
@@ -212,12 +229,12 @@ def _context_problems(
                 if not (ROOT / source).exists():
                     yield f"{where} does not exist"
                 elif spec.match_file(source):
-                    yield f"{where} is excluded by .dockerignore"
+                    yield f"{where} is excluded by {ignore}"
                 else:
                     under = [f for f in tracked if f.startswith(source.rstrip("/") + "/")]
                     dropped = [f for f in under if spec.match_file(f)]
                     if dropped:
-                        yield f"{where}: .dockerignore excludes {', '.join(dropped[:5])}"
+                        yield f"{where}: {ignore} excludes {', '.join(dropped[:5])}"
 
 
 def service_problems(service: Service) -> list[str]:
@@ -260,6 +277,73 @@ def _compose_problems(doc: dict[str, Any]) -> Iterator[str]:
             and (ROOT / leftover).exists()
         ):
             yield f"{leftover}: one Dockerfile at the root serves every service"
+
+
+def _clean(path: str) -> str:
+    return path.removeprefix("./").rstrip("/") or "."
+
+
+def _healthcheck_command(instruction: Instruction) -> list[str] | None:
+    """The exec-form command of `HEALTHCHECK [options] CMD [...]`, or None."""
+    match = re.search(r"\bCMD\s+(\[.*\])\s*$", instruction.value, re.DOTALL)
+    if match is None:
+        return None
+    try:
+        words = json.loads(match[1])
+    except json.JSONDecodeError:
+        return None
+    return [str(word) for word in words] if isinstance(words, list) else None
+
+
+def storefront_problems(doc: dict[str, Any]) -> list[str]:
+    """deploy/web/Dockerfile builds compose's `web` container: same image, files, port and
+    health check (from the repository root, with deploy/web/Dockerfile.dockerignore)."""
+    name = str(STOREFRONT_DOCKERFILE.relative_to(ROOT))
+    web = (doc.get("services") or {}).get(STOREFRONT_SERVICE) or {}
+    if not STOREFRONT_DOCKERFILE.exists():
+        return [f"{name} does not exist (the storefront's image for Kubernetes)"]
+    if not STOREFRONT_DOCKERIGNORE.exists():
+        return [f"{STOREFRONT_DOCKERIGNORE.relative_to(ROOT)} does not exist"]
+    stages = parse({}, STOREFRONT_DOCKERFILE)
+    if len(stages) != 1:
+        return [f"{name}: one stage (the nginx image plus files), found {len(stages)}"]
+    stage = stages[0]
+    problems = []
+    if stage.image != web.get("image"):
+        problems.append(f"{name}: FROM {stage.image}, compose's web runs {web.get('image')}")
+    mounts = set()
+    for volume in web.get("volumes") or []:
+        source, _, rest = str(volume).partition(":")
+        mounts.add((_clean(source), _clean(rest.split(":")[0])))
+    copies = set()
+    for instruction in stage.all("COPY") + stage.all("ADD"):
+        operands = instruction.operands()
+        if instruction.keyword != "COPY" or instruction.flags() or len(operands) != 2:
+            problems.append(f"{name}: line {instruction.line}: one plain COPY <file> <place> each")
+            continue
+        copies.add((_clean(operands[0]), _clean(operands[1])))
+    if copies != mounts:
+        problems.append(
+            f"{name}: copies {sorted(copies)}, compose's web mounts {sorted(mounts)} "
+            "(the image must hold the same files in the same places)"
+        )
+    ports = {str(p).rsplit(":", 1)[-1] for p in web.get("ports") or []}
+    exposed = {w for i in stage.all("EXPOSE") for w in i.words()}
+    if exposed != ports:
+        problems.append(
+            f"{name}: EXPOSE {sorted(exposed)}, compose's web listens on {sorted(ports)}"
+        )
+    user = stage.last("USER")
+    if user is not None and user.value.split(":")[0].strip() in ("root", "0"):
+        problems.append(f"{name}: USER root (the unprivileged image runs as uid 101)")
+    healthcheck = stage.last("HEALTHCHECK")
+    test = [str(w) for w in (web.get("healthcheck") or {}).get("test") or []]
+    command = None if healthcheck is None else _healthcheck_command(healthcheck)
+    if command is None or ["CMD", *command] != test:
+        problems.append(f"{name}: HEALTHCHECK CMD {command}, compose's web checks {test}")
+    ignore = dockerignore(STOREFRONT_DOCKERIGNORE)
+    problems += _context_problems(stages, ignore, str(STOREFRONT_DOCKERIGNORE.relative_to(ROOT)))
+    return problems
 
 
 def _ci_problems(uv: str | None) -> Iterator[str]:
