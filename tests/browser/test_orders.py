@@ -23,10 +23,15 @@ from .conftest import (
 
 
 async def add_from_detail(page: Page, shop: Shop, product_id: str, quantity: int) -> None:
+    # Going from one product's hash to another's does not reload the page: until the new view
+    # renders, the previous product's form (and its "Added ..." notice) is still there.
     await page.goto(f"{shop.web_url}/#/product/{product_id}")
-    await page.get_by_label("Quantity").fill(str(quantity))
-    await page.locator("article.product").get_by_role("button", name="Add to cart").click()
-    await expect(page.locator("#notice")).to_contain_text("to the cart")
+    article = page.locator(f'article.product[data-product-id="{product_id}"]')
+    await expect(article).to_be_visible()
+    await article.get_by_label("Quantity").fill(str(quantity))
+    await article.get_by_role("button", name="Add to cart").click()
+    name = await article.get_by_role("heading", level=1).inner_text()
+    await expect(page.locator("#notice")).to_have_text(f"Added {quantity} × {name} to the cart.")
 
 
 async def test_multi_item_order_double_click_places_one_order(
