@@ -4,16 +4,22 @@ result is reused only briefly."""
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop_common.health import READY_FAILED_TTL_SECONDS, READY_OK_TTL_SECONDS, Readiness
+from shop_common.health import (
+    READY_FAILED_TTL_SECONDS,
+    READY_OK_TTL_SECONDS,
+    SCHEMA_BEHIND,
+    Readiness,
+)
 
 FLOOD = 200
 OK = {"database": "ok", "redis": "ok"}
@@ -135,3 +141,64 @@ async def test_a_failure_is_reused_only_briefly() -> None:
     assert await readiness.checks() == OK
     assert check.calls == 2
     assert READY_FAILED_TTL_SECONDS < READY_OK_TTL_SECONDS
+
+
+REVISIONS = ("aaaa00000001", "aaaa00000002")
+
+
+@pytest.fixture
+async def alembic_version(engine: AsyncEngine) -> AsyncIterator[Callable[[str], Awaitable[None]]]:
+    """Sets the test database's Alembic revision (the test app has no migrations of its own);
+    the table is dropped afterwards."""
+
+    async def set_revision(revision: str) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("CREATE TABLE IF NOT EXISTS alembic_version (version_num varchar(32))")
+            )
+            await conn.execute(text("DELETE FROM alembic_version"))
+            if revision:
+                await conn.execute(
+                    text("INSERT INTO alembic_version VALUES (:revision)"), {"revision": revision}
+                )
+
+    yield set_revision
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.mark.parametrize(
+    ("revision", "ready"),
+    [
+        (None, False),  # never migrated: no alembic_version table
+        ("", False),  # migrated down to nothing
+        (REVISIONS[0], False),  # a release behind (its migration Job has not finished)
+        (REVISIONS[1], True),  # at the code's head
+        ("bbbb00000003", True),  # newer, from the next release during its rolling update
+    ],
+)
+async def test_ready_refuses_a_database_behind_the_schema_revision(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    alembic_version: Callable[[str], Awaitable[None]],
+    revision: str | None,
+    ready: bool,
+) -> None:
+    app.state.schema_revisions = REVISIONS
+    if revision is not None:
+        await alembic_version(revision)
+    answer = await client.get("/ready")
+    metrics = (await client.get("/metrics")).text
+    if ready:
+        assert answer.status_code == 200
+        assert answer.json() == {"status": "ready", "checks": OK}
+        assert 'dependency_up{dependency="database",service="common"} 1.0' in metrics
+    else:
+        assert answer.status_code == 503
+        assert answer.json() == {
+            "message": "Service not ready",
+            "code": "not_ready",
+            "status": "unavailable",
+            "checks": {"database": SCHEMA_BEHIND, "redis": "ok"},
+        }
+        assert 'dependency_up{dependency="database",service="common"} 0.0' in metrics

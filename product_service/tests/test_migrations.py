@@ -5,10 +5,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from product_service.models import Base
+from product_service.models import SCHEMA_REVISIONS, Base
 from shop_common.testing.fixtures import (
     migration_drift,
     run_alembic,
+    script_revisions,
     table_names,
     temporary_database,
 )
@@ -42,3 +43,8 @@ async def test_migrations_match_the_models_and_downgrade_to_nothing() -> None:
             assert await table_names(engine) >= TABLES
         finally:
             await engine.dispose()
+
+
+def test_the_code_names_every_migration_for_readiness() -> None:
+    # /ready compares the database's revision with these (shop_common.health)
+    assert script_revisions("product") == SCHEMA_REVISIONS

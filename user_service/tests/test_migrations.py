@@ -5,10 +5,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from shop_common.testing.fixtures import (
     migration_drift,
     run_alembic,
+    script_revisions,
     table_names,
     temporary_database,
 )
-from user_service.models import Base
+from user_service.models import SCHEMA_REVISIONS, Base
 
 
 async def test_migrations_match_the_models_and_downgrade_to_nothing() -> None:
@@ -22,3 +23,8 @@ async def test_migrations_match_the_models_and_downgrade_to_nothing() -> None:
             assert {"users", "refresh_tokens"} <= await table_names(engine)
         finally:
             await engine.dispose()
+
+
+def test_the_code_names_every_migration_for_readiness() -> None:
+    # /ready compares the database's revision with these (shop_common.health)
+    assert script_revisions("user") == SCHEMA_REVISIONS

@@ -216,10 +216,13 @@ def create_service_app(
     startup_hooks: Sequence[StartupHook] = (),
     domain_series: Sequence[DomainSeries] = (),
     description: str | None = None,
+    schema_revisions: Sequence[str] = (),
 ) -> ServiceApp:
     """The service's app. Its OpenAPI title comes from `settings.service_name` and its
     description, unless given, from the docstring of the service's package (the package of
-    its settings class): the one place that says what the service is for."""
+    its settings class): the one place that says what the service is for.
+    `schema_revisions` are the service's Alembic revisions, oldest first: `/ready` refuses a
+    database behind the last (shop_common.health); empty, the revision is not checked."""
     configure_logging(settings.service_name, settings.log_level)
     app = ServiceApp(
         title=f"{settings.service_name.capitalize()} service",
@@ -231,6 +234,7 @@ def create_service_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.schema_revisions = tuple(schema_revisions)
     install_error_handlers(app)
     app.include_router(ops_router)
     _serve_docs(app)

@@ -3,6 +3,13 @@
 `/ready` is not rate-limited (orchestrators' probes and the contract need it), so a flood
 of it must not become a flood of database and Redis checks: each process checks at most
 about once a second (`Readiness`), and callers that arrive while a check runs share it.
+
+The database check also reads the schema's Alembic revision when the service names its
+migrations (`schema_revisions`, oldest first): a database still at an older revision, or
+with none, is `schema_behind` and the process is not ready. So a pod started before its
+release's migration Job has finished takes no traffic (Kubernetes, MIGRATE_ON_START=0). A
+revision the process does not know is newer, from the next release: ready, since a rolling
+update runs the old code on the migrated schema for a while (migrations are additive).
 """
 
 import asyncio
@@ -14,11 +21,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from shop_common.metrics import DB_POOL_IN_USE, DB_POOL_MAX, DEPENDENCY_UP, metrics_response
 from shop_common.routing import ShopRouter
 
-__all__ = ["Readiness", "ops_router"]
+__all__ = ["SCHEMA_BEHIND", "Readiness", "ops_router"]
 
 logger = logging.getLogger(__name__)
 READY_TIMEOUT_SECONDS = 2.0
@@ -28,6 +36,10 @@ READY_OK_TTL_SECONDS = 1.0
 READY_FAILED_TTL_SECONDS = 0.25
 ops_router = ShopRouter(tags=["ops"])
 Checks = dict[str, str]
+SCHEMA_BEHIND = "schema_behind"
+# SQLSTATEs: no alembic_version table yet; a role that may not read it.
+UNDEFINED_TABLE = "42P01"
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @ops_router.get("/health-check/", summary="Liveness: the process answers")
@@ -36,17 +48,47 @@ async def health_check() -> dict[str, str]:
 
 
 async def _check(name: str, probe: Awaitable[Any]) -> str:
+    """ "ok", the probe's own verdict when it gives one (a str), or "unavailable"."""
     try:
-        await asyncio.wait_for(probe, READY_TIMEOUT_SECONDS)
+        verdict = await asyncio.wait_for(probe, READY_TIMEOUT_SECONDS)
     except Exception as exc:
         logger.warning("readiness check %s failed: %s", name, exc)
         return "unavailable"
-    return "ok"
+    return verdict if isinstance(verdict, str) else "ok"
 
 
-async def _ping_database(app: FastAPI) -> None:
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+async def _ping_database(app: FastAPI) -> str:
+    """ "ok", or SCHEMA_BEHIND when the database's revision is older than the code's."""
+    revisions: tuple[str, ...] = app.state.schema_revisions
     async with app.state.db.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+        if not revisions:
+            await conn.execute(text("SELECT 1"))
+            return "ok"
+        try:
+            found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars()
+            current = set(found)
+        except DBAPIError as exc:
+            if _sqlstate(exc) == UNDEFINED_TABLE:
+                current = set()
+            elif _sqlstate(exc) == INSUFFICIENT_PRIVILEGE:
+                # The service's role cannot tell (a deployment that gave it no SELECT on
+                # alembic_version): the database answers, which is all that can be said.
+                logger.warning("readiness: cannot read alembic_version; revision not checked")
+                return "ok"
+            else:
+                raise
+    if revisions[-1] in current or current - set(revisions):
+        return "ok"  # at the head, or at a newer revision this code does not know
+    logger.warning(
+        "readiness: database at revision %s, this code needs %s: migrations pending",
+        ", ".join(sorted(current)) or "none",
+        revisions[-1],
+    )
+    return SCHEMA_BEHIND
 
 
 async def _dependency_checks(app: FastAPI) -> Checks:
@@ -109,7 +151,7 @@ class Readiness:
         return result
 
 
-@ops_router.get("/ready/", summary="Readiness: database and Redis answer")
+@ops_router.get("/ready/", summary="Readiness: database (schema revision) and Redis")
 async def ready(request: Request) -> JSONResponse:
     checks = await request.app.state.readiness.checks()
     if _all_ok(checks):

@@ -7,6 +7,7 @@ from order_service.api import router
 from order_service.config import Settings
 from order_service.deps import orders_hook, reconciler_hook, user_hook
 from order_service.metrics import SERIES
+from order_service.models import SCHEMA_REVISIONS
 from shop_common.app import StartupHook, create_service_app
 
 __all__ = ["create_app"]
@@ -28,6 +29,7 @@ def create_app(
         hooks.append(reconciler_hook)
     return create_service_app(
         settings,
+        schema_revisions=SCHEMA_REVISIONS,
         routers=[router],
         startup_hooks=hooks,
         domain_series=SERIES,

@@ -7,6 +7,7 @@ from product_service.api import routers
 from product_service.config import Settings
 from product_service.deps import product_cache_hook
 from product_service.metrics import SERIES
+from product_service.models import SCHEMA_REVISIONS
 from shop_common.app import create_service_app
 from shop_contracts.authentication import user_client_hook
 
@@ -20,6 +21,7 @@ def create_app(
     settings = settings or Settings()
     return create_service_app(
         settings,
+        schema_revisions=SCHEMA_REVISIONS,
         routers=routers,
         startup_hooks=[user_client_hook(settings, user_transport), product_cache_hook(settings)],
         domain_series=SERIES,

@@ -6,6 +6,7 @@ from shop_common.app import create_service_app
 from user_service.api import routers
 from user_service.config import Settings
 from user_service.deps import auth_hook
+from user_service.models import SCHEMA_REVISIONS
 
 __all__ = ["create_app"]
 
@@ -14,6 +15,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     return create_service_app(
         settings,
+        schema_revisions=SCHEMA_REVISIONS,
         routers=routers,
         startup_hooks=[auth_hook(settings)],
     )

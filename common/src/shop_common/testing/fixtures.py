@@ -22,6 +22,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import MetaData, inspect, make_url, text
@@ -38,6 +39,7 @@ __all__ = [
     "migration_drift",
     "table_names",
     "run_alembic",
+    "script_revisions",
     "temporary_database",
     "redis_url_for_tests",
     "truncate_tables",
@@ -64,6 +66,12 @@ def alembic_config(service: str, database_url: str) -> Config:
     config = Config(str(ALEMBIC_INI), ini_section=service)
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
+
+
+def script_revisions(service: str) -> tuple[str, ...]:
+    """The revisions of `service`'s migrations/versions, oldest first (one line of history)."""
+    script = ScriptDirectory.from_config(alembic_config(service, ""))
+    return tuple(reversed([revision.revision for revision in script.walk_revisions()]))
 
 
 async def run_alembic(
