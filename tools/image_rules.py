@@ -56,13 +56,17 @@ def build_args(service: Service) -> dict[str, str]:
     return {"SERVICE": service.name, "PORT": str(service.port)}
 
 
+def _clean(path: str) -> str:
+    return path.removeprefix("./").rstrip("/") or "."
+
+
 def _context_sources(instruction: Instruction) -> list[str]:
     """Paths of the build context that a COPY/ADD or a RUN bind mount reads."""
     flags = instruction.flags()
     if instruction.keyword in ("COPY", "ADD"):
         if any(flag.startswith("--from=") for flag in flags):
             return []
-        return [src.removeprefix("./").rstrip("/") or "." for src in instruction.operands()[:-1]]
+        return [_clean(src) for src in instruction.operands()[:-1]]
     sources = []
     for flag in flags:
         if flag.startswith("--mount="):
@@ -277,10 +281,6 @@ def _compose_problems(doc: dict[str, Any]) -> Iterator[str]:
             and (ROOT / leftover).exists()
         ):
             yield f"{leftover}: one Dockerfile at the root serves every service"
-
-
-def _clean(path: str) -> str:
-    return path.removeprefix("./").rstrip("/") or "."
 
 
 def _healthcheck_command(instruction: Instruction) -> list[str] | None:

@@ -38,6 +38,7 @@ __all__ = [
     "error_response",
     "install_error_handlers",
     "is_database_failure",
+    "sqlstate",
 ]
 
 logger = logging.getLogger(__name__)
@@ -325,7 +326,7 @@ _NOT_FAILURES: tuple[type[BaseException], ...] = (
 _DATA_ERROR, _INTEGRITY_ERROR, _SYNTAX_OR_ACCESS = "22", "23", "42"
 
 
-def _sqlstate(exc: BaseException) -> str | None:
+def sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of the driver error behind `exc`, when there is one."""
     seen: BaseException | None = exc
     for _ in range(4):  # the wrapper, the DBAPI adapter's error, asyncpg's own
@@ -339,7 +340,7 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 
 def _sqlstate_class(exc: BaseException) -> str:
-    return (_sqlstate(exc) or "")[:2]
+    return (sqlstate(exc) or "")[:2]
 
 
 def is_database_failure(exc: BaseException) -> bool:

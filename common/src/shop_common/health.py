@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from shop_common.errors import sqlstate
 from shop_common.metrics import DB_POOL_IN_USE, DB_POOL_MAX, DEPENDENCY_UP, metrics_response
 from shop_common.routing import ShopRouter
 
@@ -48,7 +49,8 @@ async def health_check() -> dict[str, str]:
 
 
 async def _check(name: str, probe: Awaitable[Any]) -> str:
-    """ "ok", the probe's own verdict when it gives one (a str), or "unavailable"."""
+    """The probe's own verdict when it gives one (a str), else "ok"; "unavailable" when it
+    fails or times out."""
     try:
         verdict = await asyncio.wait_for(probe, READY_TIMEOUT_SECONDS)
     except Exception as exc:
@@ -57,24 +59,20 @@ async def _check(name: str, probe: Awaitable[Any]) -> str:
     return verdict if isinstance(verdict, str) else "ok"
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-
-
 async def _ping_database(app: FastAPI) -> str:
-    """ "ok", or SCHEMA_BEHIND when the database's revision is older than the code's."""
+    """SCHEMA_BEHIND when the database's revision is older than the code's, else "ok"."""
     revisions: tuple[str, ...] = app.state.schema_revisions
     async with app.state.db.engine.connect() as conn:
         if not revisions:
             await conn.execute(text("SELECT 1"))
             return "ok"
         try:
-            found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars()
-            current = set(found)
+            result = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            current = set(result.scalars())
         except DBAPIError as exc:
-            if _sqlstate(exc) == UNDEFINED_TABLE:
+            if sqlstate(exc) == UNDEFINED_TABLE:
                 current = set()
-            elif _sqlstate(exc) == INSUFFICIENT_PRIVILEGE:
+            elif sqlstate(exc) == INSUFFICIENT_PRIVILEGE:
                 # The service's role cannot tell (a deployment that gave it no SELECT on
                 # alembic_version): the database answers, which is all that can be said.
                 logger.warning("readiness: cannot read alembic_version; revision not checked")

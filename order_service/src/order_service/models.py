@@ -40,9 +40,8 @@ _STATUSES = ", ".join(f"'{status.value}'" for status in OrderStatus)
 _LIVE = ", ".join(f"'{status.value}'" for status in LIVE_STATUSES)
 
 
-# The Alembic revisions of migrations/versions, oldest first: /ready is refused while the
-# database is behind the last (shop_common.health). A new migration adds its id here;
-# tests/test_migrations.py fails until it does.
+# migrations/versions, oldest first, for /ready (create_service_app's schema_revisions);
+# tests/test_migrations.py fails until a new migration is added here.
 SCHEMA_REVISIONS = ("7e3ef3de57f1", "4de6fcb64aba", "9b1f6c2d7a40")
 
 

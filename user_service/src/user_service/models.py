@@ -11,9 +11,8 @@ from shop_common.db import ModelDefaults, service_metadata
 __all__ = ["SCHEMA_REVISIONS", "Base", "RefreshToken", "User"]
 
 
-# The Alembic revisions of migrations/versions, oldest first: /ready is refused while the
-# database is behind the last (shop_common.health). A new migration adds its id here;
-# tests/test_migrations.py fails until it does.
+# migrations/versions, oldest first, for /ready (create_service_app's schema_revisions);
+# tests/test_migrations.py fails until a new migration is added here.
 SCHEMA_REVISIONS = ("d00743bac25d", "29db6f1e4c87")
 
 
