@@ -6,11 +6,13 @@ Services and repositories only `flush()`.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -89,7 +91,21 @@ class Database:
             },
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool (an execution_options copy shares it), without BEGIN/COMMIT: on
+        # asyncpg autocommit is a flag on the connection, no round trip.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.pool_max = settings.db_pool_size + settings.db_max_overflow
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection on which every statement is its own transaction.
+
+        For the hot paths whose every step is one statement (docs/architecture.md names
+        them): no ORM unit of work and no BEGIN/COMMIT round trips, with the same pool,
+        timeouts and database-failure mapping as the sessions.
+        """
+        async with self._autocommit.connect() as connection:
+            yield connection
 
     def checked_out(self) -> int:
         pool = self.engine.sync_engine.pool
