@@ -5,8 +5,11 @@
 Seeds 10,000 products and 200 users through the public API, starts the bare ceiling app
 (loadtest/ceiling_app.py, 2 uvicorn workers) on the same PostgreSQL, measures argon2 verifies
 per second on 2 threads with the user service's own parameters, then drives every scenario and
-every ceiling with wrk (loadtest/wrk/bench.lua: `-t2 -c64`, 3 s warm-up, then 15 s). It writes
-the report as Markdown and JSON (latest.md, latest.json in --out-dir). The load generator
+every ceiling with wrk (loadtest/wrk/bench.lua: `-t2 -c64`, 3 s warm-up, then 15 s). Around
+each measured window it reads the CPU time of every service (supervisor and workers), of
+PostgreSQL (postmaster and backends) and of Redis from /proc (proc_cpu.py), for the CPU
+milliseconds per request of each. It writes the report as Markdown and JSON (latest.md,
+latest.json in --out-dir). The load generator
 shares the machine with the services: a ratio to a ceiling measured under the same conditions
 is the figure to compare across machines, not a raw rate.
 """
@@ -30,9 +33,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import asyncpg
+from proc_cpu import alive_pid, listener_root, pid_from_file, trees_seconds
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk" / "bench.lua"
@@ -46,6 +51,10 @@ LIST_PATH = "/api/v1/product/?q=carbon&min_price=50000&sort=price&limit=20"
 CEILING_DB = "bench_ceiling"
 AFTER = " (after)"
 SETUP_ATTEMPTS = 20
+SERVICES = ("user", "product", "order")
+# The process trees whose CPU is counted (the ceiling app only while it runs; not wrk).
+PROCESSES = (*SERVICES, "PostgreSQL", "Redis")
+CEILING_PROCESS = "ceiling app"
 
 
 @dataclass
@@ -67,6 +76,8 @@ class Run:
     p95: float
     p99: float
     errors: dict[str, int] = field(default_factory=dict)
+    requests: int = 0  # every response wrk counted, successes or not
+    cpu_ms: dict[str, float | None] = field(default_factory=dict)  # per request, by process
 
     @property
     def rate(self) -> float:
@@ -110,6 +121,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-ceilings", action="store_true", help="skip the ceilings (for profiling loops)"
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        help="the native run's state folder: the services' pids from its pids/, Redis's from "
+        "embedded/redis/redis.pid (otherwise found by their listening sockets)",
+    )
+    parser.add_argument("--redis-port", type=int, help="find Redis by its listening port")
+    parser.add_argument(
+        "--pid",
+        action="append",
+        default=[],
+        metavar="NAME=PID",
+        help=f"the root process of one of {', '.join(PROCESSES)} (repeatable)",
     )
     return parser.parse_args(argv)
 
@@ -275,7 +300,8 @@ def wait_up(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) 
 
 
 @contextmanager
-def ceiling_app(db_url: str, products: int) -> Iterator[str]:
+def ceiling_app(db_url: str, products: int) -> Iterator[tuple[str, int]]:
+    """The ceiling app's URL and its supervisor's pid, while it runs."""
     port = free_port()
     env = {**os.environ, "CEILING_DATABASE_URL": db_url, "CEILING_PRODUCTS": str(products)}
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "ceiling_app:app"]
@@ -286,7 +312,7 @@ def ceiling_app(db_url: str, products: int) -> Iterator[str]:
     try:
         wait_up(port, process)
         time.sleep(1.0)  # both workers serving
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -313,6 +339,69 @@ def argon2_rate(seconds: float) -> float:
     for worker in workers:
         worker.join()
     return sum(counts) / (time.perf_counter() - started)
+
+
+# --- the processes whose CPU is counted ----------------------------------------------------
+
+
+def _port(url: str) -> int | None:
+    return urlsplit(url).port
+
+
+def service_pid(args: argparse.Namespace, name: str) -> int | None:
+    """The service's supervisor: from the run's pid file, else the owner of its port."""
+    pid = pid_from_file(args.run_dir / "pids" / f"{name}.pid") if args.run_dir else None
+    port = _port(getattr(args, name))
+    return pid or (listener_root(port) if port else None)
+
+
+def postgres_pid(args: argparse.Namespace) -> int | None:
+    """The postmaster: from postmaster.pid, the socket's lock file or the TCP listener."""
+    if args.pgdata:
+        return pid_from_file(args.pgdata / "postmaster.pid")
+    url = urlsplit(server_url(args))
+    host = parse_qs(url.query).get("host", [url.hostname or ""])[0]
+    port = url.port or int(parse_qs(url.query).get("port", ["5432"])[0])
+    if host.startswith("/"):
+        return pid_from_file(Path(host) / f".s.PGSQL.{port}.lock")
+    return listener_root(port)
+
+
+def redis_pid(args: argparse.Namespace) -> int | None:
+    """The embedded redis-server (a daemon: its pid file), else the owner of --redis-port."""
+    folders = [args.run_dir / "embedded"] if args.run_dir else []
+    folders += [args.pgdata.parent] if args.pgdata else []
+    for folder in folders:
+        pid = pid_from_file(folder / "redis" / "redis.pid")
+        if pid:
+            return pid
+    return listener_root(args.redis_port) if args.redis_port else None
+
+
+def process_roots(args: argparse.Namespace) -> dict[str, int | None]:
+    """The root pid of each process tree to measure (None: not found, reported as such)."""
+    roots = {name: service_pid(args, name) for name in SERVICES}
+    roots |= {"PostgreSQL": postgres_pid(args), "Redis": redis_pid(args)}
+    for item in args.pid:
+        name, _, pid = item.partition("=")
+        if name not in PROCESSES or not pid.isdigit():
+            raise SystemExit(f"--pid {item}: expected NAME=PID with NAME one of {PROCESSES}")
+        roots[name] = alive_pid(int(pid))
+    return roots
+
+
+def cpu_per_request(
+    before: dict[str, float | None], after: dict[str, float | None], requests: int
+) -> dict[str, float | None]:
+    """CPU ms per request of each tree between two readings (None: not measured)."""
+    result: dict[str, float | None] = {}
+    for name, start in before.items():
+        end = after.get(name)
+        if start is None or end is None or requests <= 0:
+            result[name] = None
+        else:
+            result[name] = (end - start) * 1000 / requests
+    return result
 
 
 # --- driving wrk ----------------------------------------------------------------------------
@@ -365,18 +454,30 @@ def read_run(scenario: Scenario, out: Path) -> Run:
         latency["p95"] / 1000,
         latency["p99"] / 1000,
         {k: v for k, v in errors.items() if v},
+        sum(statuses.values()),
     )
 
 
 class Driver:
-    def __init__(self, args: argparse.Namespace, urls: dict[str, str], work: Path) -> None:
-        self.args, self.urls, self.work = args, urls, work
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        urls: dict[str, str],
+        work: Path,
+        roots: dict[str, int | None],
+    ) -> None:
+        self.args, self.urls, self.work, self.roots = args, urls, work, roots
         self.data = work / "data.lua"
 
     def run(self, *scenarios: Scenario) -> list[Run]:
-        """Warm up, then run the scenarios side by side for the duration."""
+        """Warm up, then run the scenarios side by side for the duration; each run carries
+        the CPU per request of every process over the measured window (side by side, of
+        all the scenarios' requests together)."""
         self._wait(scenarios, self.args.warmup, "warm")
-        return self._wait(scenarios, self.args.duration, "run")
+        before = trees_seconds(self.roots)
+        runs = self._wait(scenarios, self.args.duration, "run")
+        cpu = cpu_per_request(before, trees_seconds(self.roots), sum(r.requests for r in runs))
+        return [replace(run, cpu_ms=cpu) for run in runs]
 
     def _wait(self, scenarios: tuple[Scenario, ...], seconds: float, tag: str) -> list[Run]:
         if seconds <= 0:
@@ -410,11 +511,11 @@ def scenarios(seed_data: Seed) -> list[Scenario]:
         Scenario("GET /health-check/", "product", "get", "/health-check/", "C_json", 0.8),
         Scenario("product detail (cached)", "product", "get", detail, "C_json", 0.3),
         Scenario(
-            "product list, q + min_price + sort=price", "product", "get", LIST_PATH, "C_db", 0.5
+            "product list, q + min_price + sort=price", "product", "get", LIST_PATH, "C_db", 0.25
         ),
-        Scenario("profile (JWT + DB)", "user", "get_auth", "/api/v1/profile/", "C_db", 0.5),
+        Scenario("profile (JWT + DB)", "user", "get_auth", "/api/v1/profile/", "C_db", 0.4),
         Scenario(
-            "order create, random product of 1,000",
+            ORDER_SCENARIO,
             "order",
             "order",
             ceiling="C_ord",
@@ -429,7 +530,7 @@ def scenarios(seed_data: Seed) -> list[Scenario]:
             target=0.5,
             ok_status=(201,),
         ),
-        Scenario("order list", "order", "get_auth", "/api/v1/order/", "C_db", 0.5),
+        Scenario("order list", "order", "get_auth", "/api/v1/order/", "C_db", 0.4),
         Scenario("login", "user", "login", ceiling="argon2", target=0.8),
     ]
 
@@ -440,6 +541,9 @@ FLOOD_PROFILE = Scenario(
 )
 ORDER_P99_MS = 300.0
 FLOOD_TARGET = 3.0
+ORDER_SCENARIO = "order create, random product of 1,000"
+ORDER_CPU_TARGET_MS = 7.0
+CPU_COLUMNS = (*PROCESSES, CEILING_PROCESS)
 
 
 def _errors(run: Run) -> str:
@@ -523,6 +627,60 @@ def report(
     return "\n".join(lines), result
 
 
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _cpu_row(name: str, cpu: dict[str, float | None]) -> tuple[str, float]:
+    """A run's line of the CPU table, and its total over the processes measured."""
+    values = [cpu.get(process) for process in CPU_COLUMNS]
+    total = sum(value for value in values if value is not None)
+    return f"| {name} | " + " | ".join(_ms(v) for v in values) + f" | {total:.2f} |", total
+
+
+def _per_order(runs: dict[str, Run]) -> tuple[list[str], dict[str, Any]]:
+    """The CPU of one order across the services, PostgreSQL and Redis, against its target."""
+    run = runs.get(ORDER_SCENARIO)
+    values = [run.cpu_ms.get(process) for process in PROCESSES] if run else [None]
+    if any(value is None for value in values):
+        return [], {}
+    total = sum(value for value in values if value is not None)
+    met = "yes" if total <= ORDER_CPU_TARGET_MS else "**no**"
+    return [
+        "",
+        "| CPU per order (order create, random), services + PostgreSQL + Redis | target | met |",
+        "|---:|---|---|",
+        f"| {total:.2f} ms | <= {ORDER_CPU_TARGET_MS:g} ms | {met} |",
+    ], {"ms": total, "target_ms": ORDER_CPU_TARGET_MS}
+
+
+def cpu_report(
+    runs: dict[str, Run], roots: dict[str, int | None]
+) -> tuple[list[str], dict[str, Any]]:
+    """The table of CPU ms per request, run by process, and the CPU per order's target."""
+    lines = [
+        "CPU ms per request by process (utime + stime of each process tree over the measured",
+        "window, divided by the requests wrk completed in it; wrk itself is not counted):",
+        "",
+        "| run | " + " | ".join(CPU_COLUMNS) + " | total |",
+        "|---|" + "---:|" * (len(CPU_COLUMNS) + 1),
+    ]
+    table: dict[str, dict[str, float | None]] = {}
+    ordered = sorted(runs.items(), key=lambda item: item[0].startswith("C_"))
+    for name, run in ordered:
+        if run.cpu_ms:
+            line, total = _cpu_row(name, run.cpu_ms)
+            lines.append(line)
+            table[name] = run.cpu_ms | {"total": total}
+    found = [f"{n} {pid}" for n, pid in roots.items() if pid is not None]
+    missing = [n for n, pid in roots.items() if pid is None]
+    lines += ["", "Root pids (each with all its children): " + ", ".join(found) + "."]
+    if missing:
+        lines.append(f"Not found, so not measured (n/a): {', '.join(missing)}.")
+    order_lines, per_order = _per_order(runs)
+    return lines + order_lines, {"ms_per_request": table, "roots": roots, "per_order": per_order}
+
+
 def header(args: argparse.Namespace, started: float, load_average: tuple[float, ...]) -> list[str]:
     load = ", ".join(f"{x:.2f}" for x in load_average)
     return [
@@ -567,15 +725,17 @@ async def _main(args: argparse.Namespace) -> None:
     seed_data = await seed(args)
     print(f"seeded {len(seed_data.products)} products, {len(seed_data.tokens)} users", flush=True)
     server = server_url(args)
+    roots = process_roots(args)
     db_url = await prepare_ceiling_db(server, args.order_products)
     try:
         with (
             tempfile.TemporaryDirectory(prefix="bench-") as work,
-            ceiling_app(db_url, args.order_products) as ceiling,
+            ceiling_app(db_url, args.order_products) as (ceiling, ceiling_pid),
         ):
             write_lua_data(Path(work) / "data.lua", seed_data, args.order_products)
             urls = {"user": args.user, "product": args.product, "order": args.order}
-            driver = Driver(args, urls | {"ceiling": ceiling}, Path(work))
+            roots[CEILING_PROCESS] = ceiling_pid
+            driver = Driver(args, urls | {"ceiling": ceiling}, Path(work), roots)
             argon2_seconds = max(args.duration / 3, 1.0)
             argon2 = [] if args.no_ceilings else [argon2_rate(argon2_seconds)]
             runs = measure(args, driver, seed_data)
@@ -584,6 +744,8 @@ async def _main(args: argparse.Namespace) -> None:
     finally:
         await drop_ceiling_db(server)
     table, result = report(args, runs, argon2, flood)
+    cpu_lines, result["cpu"] = cpu_report(runs, roots)
+    table += "\n\n" + "\n".join(cpu_lines)
     took = time.time() - started
     end_load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     text = (

@@ -12,6 +12,8 @@
 # PostgreSQL/Redis), with the rate limiter on but its limits above the load and the per-user
 # unit bound of orders off (the hot-product scenario sends every order to one product), and
 # stops and removes it at the end. Installs wrk with apt-get when missing and run as root.
+# BENCH_PORTS="USER PRODUCT ORDER PROMETHEUS ALERTMANAGER" moves that run (or the smoke run) to
+# other ports and to the state folder .run/bench-USER, so that several can run side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -42,6 +44,11 @@ if [[ "${1:-}" == "--smoke" ]]; then
   extra=(--duration 1 --warmup 0 --products 200 --order-products 100 --users 10
     --out-dir "$smoke_out" --header "Smoke run.")
 fi
+if [[ -n "${BENCH_PORTS:-}" ]]; then
+  read -r -a ports <<<"$BENCH_PORTS"
+  [[ ${#ports[@]} -eq 5 ]] || die "BENCH_PORTS needs 5 ports: user product order prometheus alertmanager"
+  name="$name-${ports[0]}"
+fi
 isolated_native_stack "$name" "${ports[@]}"
 if [[ -n "${smoke_out:-}" ]]; then
   trap '"$ROOT_DIR/run_services.sh" stop >/dev/null 2>&1 || true; keep_for_scan;
@@ -59,4 +66,4 @@ log "starting the system natively under $RUN_DIR"
 
 "$VENV_BIN/python" loadtest/bench.py --user "http://127.0.0.1:${ports[0]}" \
   --product "http://127.0.0.1:${ports[1]}" --order "http://127.0.0.1:${ports[2]}" \
-  --pgdata "$RUN_DIR/embedded/pgdata" "${extra[@]}" "$@"
+  --pgdata "$RUN_DIR/embedded/pgdata" --run-dir "$RUN_DIR" "${extra[@]}" "$@"
