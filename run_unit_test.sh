@@ -74,6 +74,7 @@ for s in "${services[@]}"; do
 done
 step "mypy (strict): tools, fault suite, browser tests" uv run --locked mypy tools tests/faults \
   tests/browser
+step "mypy (strict): loadtest" uv run --locked mypy loadtest
 
 # Every pytest run writes a JUnit report (counted by tools.test_results, not scraped from its
 # output) and, under coverage (started before pytest, so import-time lines count), its data.
@@ -108,6 +109,7 @@ coverage_floor() {  # coverage_floor DATA_FILES INCLUDE: the floor on the code I
 }
 if [[ ${#services[@]} -eq ${#ALL_SERVICES[@]} ]]; then
   step "pytest: common, contracts" run_pytest "common" common/tests
+  step "pytest: loadtest (the benchmark's CPU reading)" run_pytest "loadtest" loadtest
 fi
 for s in "${services[@]}"; do
   step "pytest: $s service" run_pytest "$s service" "${s}_service/tests"

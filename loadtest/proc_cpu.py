@@ -130,15 +130,24 @@ def socket_owners(inodes: Iterable[int], proc: Path = PROC) -> set[int]:
     if not wanted:
         return owners
     for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
-        except OSError:
-            continue
-        if links & wanted:
+        if entry.name.isdigit() and not wanted.isdisjoint(_fd_targets(entry / "fd")):
             owners.add(int(entry.name))
     return owners
+
+
+def _fd_targets(folder: Path) -> set[str]:
+    """What the file descriptors in `folder` point to (one closed meanwhile is left out)."""
+    targets: set[str] = set()
+    try:
+        fds = list(folder.iterdir())
+    except OSError:
+        return targets
+    for fd in fds:
+        try:
+            targets.add(os.readlink(fd))
+        except OSError:
+            continue
+    return targets
 
 
 def listener_root(port: int, proc: Path = PROC) -> int | None:
