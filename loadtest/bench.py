@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import asyncpg
 from proc_cpu import alive_pid, listener_root, pid_from_file, trees_seconds
+from scaling import SCALE, measure_scaling, scaling_report
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk" / "bench.lua"
@@ -129,6 +130,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "embedded/redis/redis.pid (otherwise found by their listening sockets)",
     )
     parser.add_argument("--redis-port", type=int, help="find Redis by its listening port")
+    parser.add_argument(
+        "--no-scaling",
+        action="store_true",
+        help=f"skip the scaling check (it inserts {SCALE - 1}x the catalogue into the product "
+        "database for a minute, then deletes it)",
+    )
+    parser.add_argument(
+        "--product-database",
+        default="product_db",
+        help="the product service's database on the PostgreSQL server (for the scaling check)",
+    )
     parser.add_argument(
         "--pid",
         action="append",
@@ -746,6 +758,12 @@ async def _main(args: argparse.Namespace) -> None:
     table, result = report(args, runs, argon2, flood)
     cpu_lines, result["cpu"] = cpu_report(runs, roots)
     table += "\n\n" + "\n".join(cpu_lines)
+    if not args.no_scaling and (not args.only or args.only in "scaling check"):
+        database = _with_database(server, args.product_database)
+        scaling_lines, result["scaling"] = scaling_report(
+            await measure_scaling(args.product, database, WORDS)
+        )
+        table += "\n\n" + "\n".join(scaling_lines)
     took = time.time() - started
     end_load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     text = (

@@ -41,7 +41,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
   shift
   name=bench-smoke ports=(28101 28102 28103 29190 29193)
   smoke_out="$(mktemp -d)"
-  extra=(--duration 1 --warmup 0 --products 200 --order-products 100 --users 10
+  extra=(--duration 1 --warmup 0 --products 200 --order-products 100 --users 10 --no-scaling
     --out-dir "$smoke_out" --header "Smoke run.")
 fi
 if [[ -n "${BENCH_PORTS:-}" ]]; then
