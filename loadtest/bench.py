@@ -111,7 +111,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--order-products", type=int, default=1_000)
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--only", default="", help="run only scenarios whose name has this")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only scenarios whose name has this (or one of several separated by |)",
+    )
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
     parser.add_argument("--header", default="", help="a line to put under the title")
     parser.add_argument(
@@ -706,6 +710,11 @@ def header(args: argparse.Namespace, started: float, load_average: tuple[float, 
     ]
 
 
+def _selected(args: argparse.Namespace, name: str) -> bool:
+    """Whether `--only` lets the run named `name` run (no `--only`: every run)."""
+    return not args.only or any(part in name for part in args.only.split("|"))
+
+
 def measure(args: argparse.Namespace, driver: Driver, seed_data: Seed) -> dict[str, Run]:
     """The ceilings, the scenarios, then the ceilings again: other load on the machine moves
     them, so a scenario's ratio is to the mean of its ceiling before and after."""
@@ -713,7 +722,7 @@ def measure(args: argparse.Namespace, driver: Driver, seed_data: Seed) -> dict[s
     after = [replace(c, name=c.name + AFTER) for c in ceilings()]
     for scenario in ceilings() + scenarios(seed_data) + after:
         is_ceiling = scenario.name.startswith("C_")
-        if args.only and args.only not in scenario.name and not is_ceiling:
+        if not _selected(args, scenario.name) and not is_ceiling:
             continue
         if is_ceiling and args.no_ceilings:
             continue
@@ -723,7 +732,7 @@ def measure(args: argparse.Namespace, driver: Driver, seed_data: Seed) -> dict[s
 
 
 def measure_flood(args: argparse.Namespace, driver: Driver) -> dict[str, Run]:
-    if args.only and args.only not in "profile during a login flood":
+    if not _selected(args, "profile during a login flood"):
         return {}
     (idle,) = driver.run(FLOOD_PROFILE)
     login, during = driver.run(FLOOD_LOGIN, FLOOD_PROFILE)
@@ -758,7 +767,7 @@ async def _main(args: argparse.Namespace) -> None:
     table, result = report(args, runs, argon2, flood)
     cpu_lines, result["cpu"] = cpu_report(runs, roots)
     table += "\n\n" + "\n".join(cpu_lines)
-    if not args.no_scaling and (not args.only or args.only in "scaling check"):
+    if not args.no_scaling and _selected(args, "scaling check"):
         database = _with_database(server, args.product_database)
         scaling_lines, result["scaling"] = scaling_report(
             await measure_scaling(args.product, database, WORDS)
