@@ -56,6 +56,8 @@ SERVICES = ("user", "product", "order")
 # The process trees whose CPU is counted (the ceiling app only while it runs; not wrk).
 PROCESSES = (*SERVICES, "PostgreSQL", "Redis")
 CEILING_PROCESS = "ceiling app"
+# Quiet: all the trees together below a tenth of a core over half a second.
+SETTLED_CPU, SETTLE_STEP, SETTLE_LIMIT = 0.1, 0.5, 30.0
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Run:
     p99: float
     errors: dict[str, int] = field(default_factory=dict)
     requests: int = 0  # every response wrk counted, successes or not
+    sent: int = 0  # every request wrk sent: answered, or in flight when it stopped
     cpu_ms: dict[str, float | None] = field(default_factory=dict)  # per request, by process
 
     @property
@@ -406,6 +409,20 @@ def process_roots(args: argparse.Namespace) -> dict[str, int | None]:
     return roots
 
 
+def settle(roots: dict[str, int | None]) -> dict[str, float | None]:
+    """A reading of the trees once they are quiet (below SETTLED_CPU of a core over a
+    SETTLE_STEP), or after SETTLE_LIMIT seconds at most."""
+    reading = trees_seconds(roots)
+    deadline = time.monotonic() + SETTLE_LIMIT
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_STEP)
+        previous, reading = reading, trees_seconds(roots)
+        busy = sum((reading[n] or 0.0) - (previous[n] or 0.0) for n in roots)
+        if busy < SETTLED_CPU * SETTLE_STEP:
+            break
+    return reading
+
+
 def cpu_per_request(
     before: dict[str, float | None], after: dict[str, float | None], requests: int
 ) -> dict[str, float | None]:
@@ -471,6 +488,7 @@ def read_run(scenario: Scenario, out: Path) -> Run:
         latency["p99"] / 1000,
         {k: v for k, v in errors.items() if v},
         sum(statuses.values()),
+        int(raw.get("sent", 0)),
     )
 
 
@@ -488,12 +506,17 @@ class Driver:
     def run(self, *scenarios: Scenario) -> list[Run]:
         """Warm up, then run the scenarios side by side for the duration; each run carries
         the CPU per request of every process over the measured window (side by side, of
-        all the scenarios' requests together)."""
+        all the scenarios' requests together).
+
+        The services finish a request whose client has gone, so the window is read once the
+        warm-up's last requests are done, and again once the window's own are: its CPU is
+        then that of exactly the requests wrk sent in it."""
         self._wait(scenarios, self.args.warmup, "warm")
-        before = trees_seconds(self.roots)
+        before = settle(self.roots)
         runs = self._wait(scenarios, self.args.duration, "run")
-        cpu = cpu_per_request(before, trees_seconds(self.roots), sum(r.requests for r in runs))
-        return [replace(run, cpu_ms=cpu) for run in runs]
+        after = settle(self.roots)
+        sent = sum(run.sent or run.requests for run in runs)
+        return [replace(run, cpu_ms=cpu_per_request(before, after, sent)) for run in runs]
 
     def _wait(self, scenarios: tuple[Scenario, ...], seconds: float, tag: str) -> list[Run]:
         if seconds <= 0:
@@ -675,8 +698,9 @@ def cpu_report(
 ) -> tuple[list[str], dict[str, Any]]:
     """The table of CPU ms per request, run by process, and the CPU per order's target."""
     lines = [
-        "CPU ms per request by process (utime + stime of each process tree over the measured",
-        "window, divided by the requests wrk completed in it; wrk itself is not counted):",
+        "CPU ms per request by process (utime + stime of each process tree from the end of the",
+        "warm-up's requests to the end of the window's, divided by the requests wrk sent in",
+        "the window; wrk itself is not counted):",
         "",
         "| run | " + " | ".join(CPU_COLUMNS) + " | total |",
         "|---|" + "---:|" * (len(CPU_COLUMNS) + 1),

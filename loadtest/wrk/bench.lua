@@ -3,7 +3,8 @@
 --   BENCH_KIND   get | post | get_auth | order | order_hot | login
 --   BENCH_PATH   the request path (for get / get_auth)
 --   BENCH_OUT    where done() writes the JSON summary: requests, duration, socket errors,
---                latency percentiles (microseconds) and the count of every status.
+--                latency percentiles (microseconds), the count of every status, and the
+--                requests sent (answered or still in flight when wrk stopped).
 -- get_auth rotates the bearer tokens of the seeded users; order posts a random product of
 -- `products`, order_hot always `hot`; login rotates through `users`.
 
@@ -21,6 +22,7 @@ end
 
 function init(args)
   statuses = {}
+  sent = 0
   math.randomseed(os.time() * 100 + thread_id)
   counter = math.random(1, math.max(#tokens, 1))
   if kind == "get" or kind == "post" then
@@ -57,8 +59,15 @@ local builders = {
   end,
 }
 
-if builders[kind] then
-  request = builders[kind]
+local build = builders[kind]
+
+function request()
+  sent = sent + 1
+  if build then
+    return build()
+  end
+  static = static or wrk.format(nil, path)
+  return static
 end
 
 function response(status, headers, body)
@@ -66,8 +75,9 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local counts = {}
+  local counts, sent_all = {}, 0
   for _, thread in ipairs(threads) do
+    sent_all = sent_all + thread:get("sent")
     for status, count in pairs(thread:get("statuses")) do
       counts[status] = (counts[status] or 0) + count
     end
@@ -81,9 +91,9 @@ function done(summary, latency, requests)
   out:write(string.format(
     '{"requests":%d,"duration_us":%d,"errors":{"connect":%d,"read":%d,"write":%d,' ..
     '"timeout":%d,"status":%d},"latency_us":{"p50":%d,"p95":%d,"p99":%d,"max":%d},' ..
-    '"statuses":{%s}}\n',
+    '"statuses":{%s},"sent":%d}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout, e.status,
     latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
-    table.concat(parts, ",")))
+    table.concat(parts, ","), sent_all))
   out:close()
 end
