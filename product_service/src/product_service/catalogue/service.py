@@ -3,7 +3,7 @@
 import uuid
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.catalogue import repository
 from product_service.catalogue.cache import (
@@ -67,11 +67,9 @@ async def get_product(
     and stored for the next read."""
     cached, live = await cache.get(product_id)
     if cached is None:
-        async with database.connection() as conn:
-            return await _read_and_cache(conn, cache, product_id)
+        return await _read_and_cache(database, cache, product_id)
     if live is None:
-        async with database.connection() as conn:
-            live = await _read_live(conn, cache, product_id)
+        live = await _read_live(database, cache, product_id)
     product = ProductRead(**cached.model_dump(), stock=live.stock, modified_at=live.modified_at)
     return VersionedProduct(product, live.version)
 
@@ -81,9 +79,10 @@ def live_state(product: Product | AnyRow) -> LiveState:
 
 
 async def _read_and_cache(
-    conn: AsyncConnection, cache: ProductCache, product_id: uuid.UUID
+    database: Database, cache: ProductCache, product_id: uuid.UUID
 ) -> VersionedProduct:
-    product = await repository.get_product(conn, product_id)
+    async with database.connection() as conn:  # given back before the Redis writes
+        product = await repository.get_product(conn, product_id)
     if product is None:
         raise ProductNotFound()
     await cache.set(CachedProduct.model_validate(product, from_attributes=True))
@@ -91,10 +90,9 @@ async def _read_and_cache(
     return versioned(product)
 
 
-async def _read_live(
-    conn: AsyncConnection, cache: ProductCache, product_id: uuid.UUID
-) -> LiveState:
-    row = await repository.get_live(conn, product_id)
+async def _read_live(database: Database, cache: ProductCache, product_id: uuid.UUID) -> LiveState:
+    async with database.connection() as conn:
+        row = await repository.get_live(conn, product_id)
     if row is None:  # deleted since its entry was cached
         raise ProductNotFound()
     stock, version, modified_at = row
