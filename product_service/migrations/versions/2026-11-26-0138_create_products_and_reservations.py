@@ -21,8 +21,8 @@ TRIGRAM_INDEXES = {"ix_products_name_trgm": "name", "ix_products_description_trg
 
 
 def _pg_trgm_available() -> bool:
-    """pg_trgm ships with PostgreSQL's contrib, but not every build has it (the embedded
-    server of the native mode does not); offline SQL assumes a full installation."""
+    """pg_trgm ships with PostgreSQL's contrib, but not every build has it (the search
+    revision, 4fd2975c436c, then requires it); offline SQL assumes a full installation."""
     if context.is_offline_mode():
         return True
     query = sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")

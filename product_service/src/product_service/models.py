@@ -5,16 +5,23 @@ from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import BigInteger, DateTime, Integer, String
+from sqlalchemy.types import BigInteger, DateTime, Integer, SmallInteger, String
 
 from shop_common.db import ModelDefaults, service_metadata
 
-__all__ = ["SCHEMA_REVISIONS", "Base", "Product", "Reservation", "ReservationItem"]
+__all__ = [
+    "SCHEMA_REVISIONS",
+    "Base",
+    "Product",
+    "ProductCount",
+    "Reservation",
+    "ReservationItem",
+]
 
 
 # migrations/versions, oldest first, for /ready (create_service_app's schema_revisions);
 # tests/test_migrations.py fails until a new migration is added here.
-SCHEMA_REVISIONS = ("52f5ad74aac8",)
+SCHEMA_REVISIONS = ("52f5ad74aac8", "4fd2975c436c")
 
 
 class Base(ModelDefaults, DeclarativeBase):
@@ -58,6 +65,20 @@ class Product(Base):
     modified_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class ProductCount(Base):
+    """How many products there are, kept by triggers on `products` (insert, delete, truncate)
+    so every writer keeps it exact: the unfiltered list reads it instead of counting rows.
+
+    One row, made by the first trigger that fires; no row means no product yet.
+    """
+
+    __tablename__ = "product_count"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
 
 
 class Reservation(Base):

@@ -1,6 +1,9 @@
-"""Routes of the product catalogue: thin wrappers that parse, call the service and wrap."""
+"""Routes of the product catalogue: thin wrappers that parse, call the service and wrap.
 
-from fastapi import Depends, Response
+The reads (detail, list, internal details) take no session: the service runs their single
+statements on `Database.connection()`; the writes keep the request's session."""
+
+from fastapi import Depends, Request, Response
 
 from product_service.catalogue import service
 from product_service.catalogue.cache import VersionedProduct
@@ -77,9 +80,9 @@ async def create_product(
 
 @public_router.get("/product/")
 async def list_products(
-    session: SessionDep, filters: ProductFiltersDep, page: PaginationDep
+    request: Request, filters: ProductFiltersDep, page: PaginationDep
 ) -> ListResponse[ProductRead]:
-    found = await service.list_products(session, filters=filters, page=page)
+    found = await service.list_products(request.app.state.db, filters=filters, page=page)
     return ListResponse.of(found, page)
 
 
@@ -88,9 +91,9 @@ async def list_products(
     responses={200: {"headers": ETAG_HEADER}, **error_responses(ProductNotFound)},
 )
 async def get_product(
-    product_id: IdPath, session: SessionDep, cache: ProductCacheDep, response: Response
+    product_id: IdPath, request: Request, cache: ProductCacheDep, response: Response
 ) -> DataResponse[ProductRead]:
-    entry = await service.get_product(session, cache, product_id=product_id)
+    entry = await service.get_product(request.app.state.db, cache, product_id=product_id)
     return DataResponse(data=_with_etag(response, entry))
 
 
@@ -124,7 +127,7 @@ async def delete_product(
 
 @internal_router.post("/product-details/", responses=error_responses(ProductNotFound))
 async def product_details(
-    body: ProductDetailsRequest, session: SessionDep, cache: ProductCacheDep
+    body: ProductDetailsRequest, request: Request, cache: ProductCacheDep
 ) -> DataResponse[ProductRead]:
-    entry = await service.get_product(session, cache, product_id=body.id)
+    entry = await service.get_product(request.app.state.db, cache, product_id=body.id)
     return DataResponse(data=entry.product)

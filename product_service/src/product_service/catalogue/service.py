@@ -13,6 +13,7 @@ from product_service.catalogue.cache import (
     VersionedProduct,
     make_etag,
 )
+from product_service.catalogue.repository import AnyRow
 from product_service.catalogue.schemas import (
     ProductCreate,
     ProductEdit,
@@ -22,6 +23,7 @@ from product_service.catalogue.schemas import (
 )
 from product_service.errors import NotProductOwner, ProductNameTaken, ProductNotFound
 from product_service.models import Product
+from shop_common.db import Database
 from shop_common.errors import PreconditionFailed
 from shop_common.schemas import Page, Pagination
 
@@ -40,7 +42,7 @@ def _name_taken() -> ProductNameTaken:
     return ProductNameTaken()
 
 
-def versioned(product: Product) -> VersionedProduct:
+def versioned(product: Product | AnyRow) -> VersionedProduct:
     read = ProductRead.model_validate(product, from_attributes=True)
     return VersionedProduct(read, product.version)
 
@@ -58,27 +60,29 @@ async def create_product(
 
 
 async def get_product(
-    session: AsyncSession, cache: ProductCache, *, product_id: uuid.UUID
+    database: Database, cache: ProductCache, *, product_id: uuid.UUID
 ) -> VersionedProduct:
     """The product from its two cache parts; a missing part is read from the database
-    (the live one alone by primary key) and stored for the next read."""
+    (the live one alone by primary key, one statement on a pooled autocommit connection)
+    and stored for the next read."""
     cached, live = await cache.get(product_id)
     if cached is None:
-        return await _read_and_cache(session, cache, product_id)
+        return await _read_and_cache(database, cache, product_id)
     if live is None:
-        live = await _read_live(session, cache, product_id)
+        live = await _read_live(database, cache, product_id)
     product = ProductRead(**cached.model_dump(), stock=live.stock, modified_at=live.modified_at)
     return VersionedProduct(product, live.version)
 
 
-def live_state(product: Product) -> LiveState:
+def live_state(product: Product | AnyRow) -> LiveState:
     return LiveState(product.id, product.version, product.stock, product.modified_at)
 
 
 async def _read_and_cache(
-    session: AsyncSession, cache: ProductCache, product_id: uuid.UUID
+    database: Database, cache: ProductCache, product_id: uuid.UUID
 ) -> VersionedProduct:
-    product = await repository.get_product(session, product_id)
+    async with database.connection() as conn:  # given back before the Redis writes
+        product = await repository.get_product(conn, product_id)
     if product is None:
         raise ProductNotFound()
     await cache.set(CachedProduct.model_validate(product, from_attributes=True))
@@ -86,10 +90,9 @@ async def _read_and_cache(
     return versioned(product)
 
 
-async def _read_live(
-    session: AsyncSession, cache: ProductCache, product_id: uuid.UUID
-) -> LiveState:
-    row = await repository.get_live(session, product_id)
+async def _read_live(database: Database, cache: ProductCache, product_id: uuid.UUID) -> LiveState:
+    async with database.connection() as conn:
+        row = await repository.get_live(conn, product_id)
     if row is None:  # deleted since its entry was cached
         raise ProductNotFound()
     stock, version, modified_at = row
@@ -99,14 +102,21 @@ async def _read_live(
 
 
 async def list_products(
-    session: AsyncSession, *, filters: ProductFilters, page: Pagination
+    database: Database, *, filters: ProductFilters, page: Pagination
 ) -> Page[ProductRead]:
-    """One page of the products matching `filters`, and how many match in all."""
-    products = await repository.list_products(
-        session, filters=filters, offset=page.offset, limit=page.limit
-    )
-    count = await repository.count_products(session, filters=filters)
-    return Page([ProductRead.model_validate(p, from_attributes=True) for p in products], count)
+    """One page of the products matching `filters`, and how many match in all: one
+    statement, plus a count alone for a page past the end."""
+    async with database.connection() as conn:
+        rows = await repository.list_products(
+            conn, filters=filters, offset=page.offset, limit=page.limit
+        )
+        if rows:
+            total = int(rows[0].total)
+        elif page.offset == 0:
+            total = 0
+        else:
+            total = await repository.count_products(conn, filters=filters)
+    return Page([ProductRead.model_validate(row, from_attributes=True) for row in rows], total)
 
 
 async def update_product(
