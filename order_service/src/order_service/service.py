@@ -1,7 +1,7 @@
 """Business rules of the order service, one database step per function.
 
 The steps of a create and the reads take a connection on which each is one statement, its
-own transaction (`OrderContext.connection`); the steps of a delete and the bounded create
+own transaction (`context.connection`); the steps of a delete and the bounded create
 take a session and run inside one short transaction they are given, flushing only. The saga
 and the reconciler (`saga.py`, `reconciler.py`) chain these steps with product-service calls
 in between, each step committed before the next call.
