@@ -97,7 +97,7 @@ async def units_held(
 
 # The steps of a create, each one statement built once and run on an autocommit connection
 # (or inside the bounded create's transaction), so each is one round trip and is atomic.
-_LINE_COLUMNS = """
+_INSERT_LINES = """
     INSERT INTO order_items (order_id, product_id, position, quantity)
     SELECT new_order.id, line.product_id, line.position - 1, line.quantity
     FROM new_order,
@@ -116,7 +116,7 @@ _CREATE_ORDER = text(
         INSERT INTO orders (id, user_id, status, total)
         VALUES (:id, :user_id, :pending, 0)
         RETURNING id, created_at
-    ), new_lines AS ({_LINE_COLUMNS})
+    ), new_lines AS ({_INSERT_LINES})
     SELECT created_at FROM new_order
     """  # noqa: S608 - the only insertion is the constant statement above
 ).bindparams(*_LINE_PARAMETERS)
@@ -140,7 +140,7 @@ _CREATE_KEYED_ORDER = (
         INSERT INTO orders (id, user_id, status, total)
         SELECT claimed.order_id, :user_id, :pending, 0 FROM claimed
         RETURNING id, created_at
-    ), new_lines AS ({_LINE_COLUMNS})
+    ), new_lines AS ({_INSERT_LINES})
     SELECT new_order.created_at, held.request_hash, held.response_status, held.response_body
     FROM (SELECT 1) AS one
         LEFT JOIN new_order ON true
