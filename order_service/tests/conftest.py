@@ -15,13 +15,14 @@ from sqlalchemy.orm import selectinload
 
 from order_service import service
 from order_service.config import Settings
-from order_service.context import OrderContext, transaction
+from order_service.context import OrderContext, connection
 from order_service.main import create_app
 from order_service.models import Base, IdempotencyKey, Order
-from order_service.schemas import OrderLine
+from order_service.schemas import OrderLine, OrderRead
 from shop_common.testing.fixtures import redis_url_for_tests
 from shop_common.testing.plugin import ServiceSpec
 from shop_common.testing.secrets import strong_secret
+from shop_contracts.product import ReservationRead
 from shop_contracts.testing import FakeUserService
 
 from .fakes import PRODUCT_SECRET, USER_SECRET, FakeProducts
@@ -138,20 +139,41 @@ async def placed_id(
 
 
 async def pending_order(
-    ctx: OrderContext, user_id: uuid.UUID, product_id: uuid.UUID, quantity: int = 1
+    ctx: OrderContext,
+    user_id: uuid.UUID,
+    product_id: uuid.UUID,
+    quantity: int = 1,
+    key: str | None = None,
 ) -> uuid.UUID:
     """A create that died right after step 1: its `pending` row is committed, nothing more."""
-    async with transaction(ctx) as session:
+    async with connection(ctx) as conn:
         started = await service.start_order(
-            session,
+            conn,
             user_id=user_id,
             lines=[OrderLine(product_id=product_id, quantity=quantity)],
-            key=None,
+            key=key,
             now=datetime.now(UTC),
-            key_ttl_seconds=60,
+            key_ttl_seconds=3600,
         )
     assert isinstance(started, service.Started)
     return started.order_id
+
+
+async def straggling_confirm(
+    ctx: OrderContext, user_id: uuid.UUID, order_id: uuid.UUID, reservation: ReservationRead
+) -> OrderRead | None:
+    """What a create step slower than everything else would do: confirm with `reservation`."""
+    lines = [OrderLine(product_id=i.product_id, quantity=i.quantity) for i in reservation.items]
+    started = service.Started(order_id, datetime.now(UTC))
+    async with connection(ctx) as conn:
+        return await service.confirm_order(
+            conn,
+            user_id=user_id,
+            started=started,
+            lines=lines,
+            reservation=reservation,
+            now=datetime.now(UTC),
+        )
 
 
 async def age(db: AsyncSession, order_id: uuid.UUID, seconds: float) -> None:

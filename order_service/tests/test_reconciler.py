@@ -11,14 +11,19 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from order_service import service
-from order_service.context import OrderContext, transaction
+from order_service.context import OrderContext
 from order_service.models import IdempotencyKey, Order
 from order_service.reconciler import ADVISORY_LOCK_KEY, reconcile_once
-from order_service.schemas import OrderLine
 from shop_common.testing.fixtures import app_client
 
-from .conftest import key_count, orders_by_status, pending_order, placed_id, stored_order
+from .conftest import (
+    key_count,
+    orders_by_status,
+    pending_order,
+    placed_id,
+    stored_order,
+    straggling_confirm,
+)
 from .fakes import FakeProducts
 
 User = tuple[uuid.UUID, dict[str, str]]
@@ -130,15 +135,7 @@ async def test_the_key_of_an_abandoned_order_is_freed(
     ctx: OrderContext, products: FakeProducts, ada: User, db: AsyncSession
 ) -> None:
     lamp = products.add(stock=5)
-    async with transaction(ctx) as session:
-        await service.start_order(
-            session,
-            user_id=ada[0],
-            lines=[OrderLine(product_id=lamp, quantity=1)],
-            key="key-1",
-            now=datetime.now(UTC),
-            key_ttl_seconds=3600,
-        )
+    await pending_order(ctx, ada[0], lamp, key="key-1")
     assert await key_count(db) == 1
     await reconcile_once(ctx, now=later())
     assert await key_count(db) == 0
@@ -226,9 +223,7 @@ async def test_an_order_the_reconciler_has_claimed_can_no_longer_be_confirmed(
     report = await reconcile_once(ctx, now=later())
     assert report.errors == [order_id]
     reservation = await ctx.products.reserve(order_id, [(lamp, 3)])
-    async with transaction(ctx) as session:
-        confirmed = await service.confirm_order(session, order_id=order_id, reservation=reservation)
-    assert confirmed is None
+    assert await straggling_confirm(ctx, ada[0], order_id, reservation) is None
     assert (await stored_order(db, order_id)).status == "pending"
     del products.faults["release"]
     report = await reconcile_once(ctx, now=later(62))

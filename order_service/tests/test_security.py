@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from order_service import repository, service
-from order_service.context import OrderContext, PerUserGate, transaction
+from order_service import repository
+from order_service.context import OrderContext, PerUserGate
 from order_service.models import Order, OrderItem
 from order_service.reconciler import reconcile_once
 from shop_common.errors import DatabaseUnavailable
@@ -36,6 +36,7 @@ from .conftest import (
     place,
     placed_id,
     stored_order,
+    straggling_confirm,
 )
 from .fakes import FakeProducts
 
@@ -338,8 +339,7 @@ async def confirm_again(ctx: OrderContext, order_id: uuid.UUID, lamp: uuid.UUID)
             "items": [{"product_id": str(lamp), "name": "Lamp", "unit_price": 2500, "quantity": 2}],
         }
     )
-    async with transaction(ctx) as session:
-        return await service.confirm_order(session, order_id=order_id, reservation=reservation)
+    return await straggling_confirm(ctx, uuid.uuid4(), order_id, reservation)
 
 
 @pytest.mark.parametrize("fault", ["answer lost", httpx.ReadTimeout("overloaded"), 500, 503])

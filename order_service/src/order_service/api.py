@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Response
 
 from order_service import saga, service
+from order_service.context import connection
 from order_service.deps import IdempotencyKeyDep, OrderContextDep
 from order_service.errors import (
     IdempotencyInProgress,
@@ -18,7 +19,6 @@ from order_service.errors import (
     UserServiceUnavailable,
 )
 from order_service.schemas import OrderCreate, OrderRead, VisibleStatus
-from shop_common.db import SessionDep
 from shop_common.errors import DatabaseUnavailable, InvalidToken, NotAuthenticated, TooManyRequests
 from shop_common.rate_limit import rate_limit
 from shop_common.routing import IdPath, PaginationDep, ShopRouter, error_responses
@@ -78,19 +78,21 @@ async def create_order(
 @router.get("/order/", responses=error_responses(*AUTH_ERRORS))
 async def list_orders(
     user: CurrentUserDep,
-    session: SessionDep,
+    ctx: OrderContextDep,
     page: PaginationDep,
     status: Annotated[VisibleStatus | None, Query(description="Only orders in this status")] = None,
 ) -> ListResponse[OrderRead]:
-    found = await service.list_orders(session, user_id=user.id, status=status, page=page)
+    async with connection(ctx) as conn:
+        found = await service.list_orders(conn, user_id=user.id, status=status, page=page)
     return ListResponse.of(found, page)
 
 
 @router.get("/order/{id}/", responses=error_responses(*AUTH_ERRORS, OrderNotFound))
 async def get_order(
-    order_id: IdPath, user: CurrentUserDep, session: SessionDep
+    order_id: IdPath, user: CurrentUserDep, ctx: OrderContextDep
 ) -> DataResponse[OrderRead]:
-    order = await service.get_order(session, user_id=user.id, order_id=order_id)
+    async with connection(ctx) as conn:
+        order = await service.get_order(conn, user_id=user.id, order_id=order_id)
     return DataResponse(data=order)
 
 

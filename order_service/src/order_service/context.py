@@ -1,25 +1,30 @@
-"""What the saga, the delete and the reconciler work with, and their short transactions.
+"""What the saga, the delete, the reads and the reconciler work with, and their short
+transactions.
 
 A create or a delete talks to the product service between database steps. The request's
 `SessionDep` holds one transaction until the response, which would keep the `pending` row
 uncommitted (invisible to the reconciler) and any row lock held across the HTTP call. So
-these flows take the app's session factory instead and run each step in its own short
-transaction (`async with transaction(ctx) as session:`), committed before the next call.
+these flows take the app's database instead and commit each step before the next call: the
+steps of a create, and the reads, are one statement each on an autocommit connection
+(`async with connection(ctx) as conn:`, no BEGIN/COMMIT round trips); the steps of a delete
+and of the reconciler run in their own short transaction (`async with transaction(ctx) as
+session:`).
 """
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from order_service.config import Settings
+from shop_common.db import Database
 from shop_common.errors import DatabaseUnavailable
 from shop_contracts.product import ProductServiceClient
 
-__all__ = ["OrderContext", "PerUserGate", "transaction"]
+__all__ = ["OrderContext", "PerUserGate", "connection", "transaction"]
 
 
 class PerUserGate:
@@ -62,7 +67,7 @@ class PerUserGate:
 
 @dataclass(frozen=True)
 class OrderContext:
-    sessionmaker: async_sessionmaker[AsyncSession]
+    database: Database
     products: ProductServiceClient
     settings: Settings
     # Creates of one user that may hold a connection at once (see `PerUserGate`).
@@ -72,5 +77,10 @@ class OrderContext:
 @asynccontextmanager
 async def transaction(ctx: OrderContext) -> AsyncIterator[AsyncSession]:
     """One short transaction: committed when the block ends, rolled back if it raises."""
-    async with ctx.sessionmaker() as session, session.begin():
+    async with ctx.database.sessionmaker() as session, session.begin():
         yield session
+
+
+def connection(ctx: OrderContext) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A pooled connection on which each statement is its own transaction."""
+    return ctx.database.connection()

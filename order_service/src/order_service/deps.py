@@ -51,7 +51,7 @@ def orders_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) 
             retries=settings.internal_retries,
             transport=transport or build_transport(settings.http_transport),
         )
-        app.state.orders = OrderContext(app.state.db.sessionmaker, products, settings)
+        app.state.orders = OrderContext(app.state.db, products, settings)
         try:
             yield
         finally:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from order_service import repository, service
-from order_service.context import OrderContext, transaction
+from order_service.context import OrderContext, connection, transaction
 from order_service.metrics import count_order, count_reconciled
 from order_service.models import OrderStatus
 from shop_common.errors import AppError, ServiceUnavailable, is_database_failure
@@ -91,8 +91,8 @@ async def _settle_pending(ctx: OrderContext, order_id: uuid.UUID, report: Reconc
     if not await _release(ctx, order_id, report):
         return
     abandoned = ServiceUnavailable("The order was abandoned before it was confirmed")
-    async with transaction(ctx) as session:
-        ended = await service.fail_order(session, order_id=order_id, error=abandoned)
+    async with connection(ctx) as conn:
+        ended = await service.fail_order(conn, order_id=order_id, error=abandoned)
     if ended is not None:
         count_order(ended)
 

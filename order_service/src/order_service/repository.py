@@ -25,8 +25,8 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.selectable import TextualSelect
 
@@ -37,20 +37,18 @@ __all__ = [
     "claim_abandoned_deletes",
     "claim_stale_pending",
     "confirm_order",
+    "create_keyed_order",
     "create_order",
-    "delete_expired_key",
+    "fail_order",
     "forget_key",
-    "get_key",
     "get_order",
     "get_order_for_update",
-    "insert_key",
-    "link_key",
     "list_orders",
     "lock_user_orders",
     "purge_expired_keys",
-    "save_response",
     "try_advisory_lock",
     "units_held",
+    "withdraw_order",
 ]
 
 # What an owner sees: neither cancelled orders nor those whose cancellation is recorded.
@@ -97,107 +95,230 @@ async def units_held(
     return {product_id: int(units) for product_id, units in result.all()}
 
 
-# The two statements of every order, built once (issue 12): each is one round trip, where the
-# ORM's unit of work took two or three and most of an order worker's database CPU.
-_CREATE_ORDER = text(
-    """
-    WITH new_order AS (
-        INSERT INTO orders (id, user_id, status, total)
-        VALUES (:id, :user_id, :pending, 0)
-        RETURNING id
-    )
+# The steps of a create, each one statement built once and run on an autocommit connection
+# (or inside the bounded create's transaction), so each is one round trip and is atomic.
+_INSERT_LINES = """
     INSERT INTO order_items (order_id, product_id, position, quantity)
     SELECT new_order.id, line.product_id, line.position - 1, line.quantity
     FROM new_order,
         unnest(:product_ids, :quantities) WITH ORDINALITY AS line(product_id, quantity, position)
-    """
-).bindparams(
+"""
+_LINE_PARAMETERS = (
     bindparam("id", type_=Uuid),
     bindparam("user_id", type_=Uuid),
     bindparam("product_ids", type_=ARRAY(Uuid)),
     bindparam("quantities", type_=ARRAY(Integer)),
     bindparam("pending", OrderStatus.PENDING.value, type_=String),
 )
+_CREATE_ORDER = text(
+    f"""
+    WITH new_order AS (
+        INSERT INTO orders (id, user_id, status, total)
+        VALUES (:id, :user_id, :pending, 0)
+        RETURNING id, created_at
+    ), new_lines AS ({_INSERT_LINES})
+    SELECT created_at FROM new_order
+    """  # noqa: S608 - the only insertion is the constant statement above
+).bindparams(*_LINE_PARAMETERS)
+
+# Claims the key for the new order (a key past its time to live is taken over in place, as
+# if it had been deleted) and writes the order only when the claim succeeded. On a conflict
+# the key's row as this statement's snapshot saw it comes back instead, to replay its answer;
+# none when the row is newer than the snapshot (its request is still running).
+_CREATE_KEYED_ORDER = (
+    text(
+        f"""
+    WITH claimed AS (
+        INSERT INTO idempotency_keys AS k (user_id, key, request_hash, order_id)
+        VALUES (:user_id, :key, :request_hash, :id)
+        ON CONFLICT (user_id, key) DO UPDATE
+            SET request_hash = excluded.request_hash, order_id = excluded.order_id,
+                response_status = NULL, response_body = NULL, created_at = now()
+            WHERE k.created_at < :expired_before
+        RETURNING k.order_id
+    ), new_order AS (
+        INSERT INTO orders (id, user_id, status, total)
+        SELECT claimed.order_id, :user_id, :pending, 0 FROM claimed
+        RETURNING id, created_at
+    ), new_lines AS ({_INSERT_LINES})
+    SELECT new_order.created_at, held.request_hash, held.response_status, held.response_body
+    FROM (SELECT 1) AS one
+        LEFT JOIN new_order ON true
+        LEFT JOIN idempotency_keys AS held ON held.user_id = :user_id AND held.key = :key
+            AND held.created_at >= :expired_before
+    """  # noqa: S608 - the only insertion is the constant statement above
+    )
+    .bindparams(
+        *_LINE_PARAMETERS,
+        bindparam("key", type_=String),
+        bindparam("request_hash", type_=String),
+        bindparam("expired_before", type_=DateTime(timezone=True)),
+    )
+    .columns(
+        column("created_at", DateTime(timezone=True)),
+        column("request_hash", String),
+        column("response_status", Integer),
+        column("response_body", JSON),
+    )
+)
 
 # Confirms the order only while it is pending and neither its deletion nor the reconciler's
-# release is recorded (the UPDATE locks the row and re-checks that after any wait), and gives
-# its lines the reserved snapshot; no row when the order was no longer confirmable.
+# release is recorded (the UPDATE locks the row and re-checks that after any wait), gives its
+# lines the reserved snapshot and saves the answer for its key's replays: all or nothing.
 _CONFIRM_ORDER = text(
     """
     WITH confirmed AS (
-        UPDATE orders SET status = :confirmed, total = :total,
-            modified_at = now()
+        UPDATE orders SET status = :confirmed, total = :total, modified_at = :now
         WHERE id = :id AND status = :pending
             AND delete_requested_at IS NULL AND release_requested_at IS NULL
-        RETURNING id, user_id, status, total, created_at, modified_at
-    ), lines AS (
+        RETURNING id
+    ), priced AS (
         UPDATE order_items SET name = reserved.name, unit_price = reserved.unit_price
         FROM confirmed,
             unnest(:product_ids, :names, :unit_prices) AS reserved(product_id, name, unit_price)
         WHERE order_items.order_id = confirmed.id
             AND order_items.product_id = reserved.product_id
-        RETURNING order_items.product_id, order_items.position, order_items.quantity,
-            order_items.name, order_items.unit_price
+    ), answered AS (
+        UPDATE idempotency_keys SET response_status = 201, response_body = CAST(:answer AS jsonb)
+        FROM confirmed
+        WHERE idempotency_keys.order_id = confirmed.id AND CAST(:answer AS text) IS NOT NULL
     )
-    SELECT confirmed.id, confirmed.user_id, confirmed.status, confirmed.total,
-        confirmed.created_at, confirmed.modified_at, lines.product_id, lines.quantity,
-        lines.name, lines.unit_price
-    FROM confirmed CROSS JOIN lines
-    ORDER BY lines.position
+    SELECT count(*) FROM confirmed
     """
 ).bindparams(
     bindparam("id", type_=Uuid),
     bindparam("total", type_=BigInteger),
+    bindparam("now", type_=DateTime(timezone=True)),
     bindparam("product_ids", type_=ARRAY(Uuid)),
     bindparam("names", type_=ARRAY(String)),
     bindparam("unit_prices", type_=ARRAY(BigInteger)),
+    bindparam("answer", type_=String),
     bindparam("pending", OrderStatus.PENDING.value, type_=String),
     bindparam("confirmed", OrderStatus.CONFIRMED.value, type_=String),
 )
 
+# Ends a pending order whose deletion is not recorded (a reclaimed one included) and, in the
+# same statement, settles its key: the answer saved (`failed`) or the key freed (`cancelled`).
+_END_PENDING = """
+    WITH ended AS (
+        UPDATE orders SET status = :status, modified_at = now()
+        WHERE id = :id AND status = :pending AND delete_requested_at IS NULL
+        RETURNING id
+    ), keyed AS ({settle})
+    SELECT count(*) FROM ended
+"""
+_ENDED_PARAMETERS = (
+    bindparam("id", type_=Uuid),
+    bindparam("pending", OrderStatus.PENDING.value, type_=String),
+)
+_FAIL_ORDER = text(
+    _END_PENDING.format(
+        settle="""
+        UPDATE idempotency_keys SET response_status = :answer_status,
+            response_body = CAST(:answer AS jsonb)
+        FROM ended WHERE idempotency_keys.order_id = ended.id"""
+    )
+).bindparams(
+    *_ENDED_PARAMETERS,
+    bindparam("status", OrderStatus.FAILED.value, type_=String),
+    bindparam("answer_status", type_=Integer),
+    bindparam("answer", type_=String),
+)
+_WITHDRAW_ORDER = text(
+    _END_PENDING.format(
+        settle="""
+        DELETE FROM idempotency_keys USING ended
+        WHERE idempotency_keys.order_id = ended.id AND idempotency_keys.response_status IS NULL"""
+    )
+).bindparams(*_ENDED_PARAMETERS, bindparam("status", OrderStatus.CANCELLED.value, type_=String))
+_FORGET_KEY = text(
+    "DELETE FROM idempotency_keys WHERE order_id = :id AND response_status IS NULL"
+).bindparams(bindparam("id", type_=Uuid))
 
-async def create_order(
-    session: AsyncSession, *, user_id: uuid.UUID, lines: Sequence[OrderLine]
-) -> uuid.UUID:
-    """Write the pending order and its lines (in their order), in one statement."""
-    order_id = uuid.uuid4()
-    connection = await session.connection()
-    parameters = {
+
+def _line_parameters(
+    order_id: uuid.UUID, user_id: uuid.UUID, lines: Sequence[OrderLine]
+) -> dict[str, Any]:
+    return {
         "id": order_id,
         "user_id": user_id,
         "product_ids": [line.product_id for line in lines],
         "quantities": [line.quantity for line in lines],
     }
-    await connection.execute(_CREATE_ORDER, parameters)
-    return order_id
+
+
+async def create_order(
+    connection: AsyncConnection,
+    *,
+    order_id: uuid.UUID,
+    user_id: uuid.UUID,
+    lines: Sequence[OrderLine],
+) -> datetime:
+    """Write the pending order and its lines (in their order); when it was created."""
+    parameters = _line_parameters(order_id, user_id, lines)
+    created_at: datetime = (await connection.execute(_CREATE_ORDER, parameters)).scalar_one()
+    return created_at
+
+
+async def create_keyed_order(
+    connection: AsyncConnection,
+    *,
+    order_id: uuid.UUID,
+    user_id: uuid.UUID,
+    lines: Sequence[OrderLine],
+    key: str,
+    request_hash: str,
+    expired_before: datetime,
+) -> Row[Any]:
+    """Claim `key` (or take it over from before `expired_before`) and write the pending
+    order: `created_at` set when it was written, else the key's `request_hash`,
+    `response_status` and `response_body` as held (all None when not visible yet)."""
+    parameters = _line_parameters(order_id, user_id, lines)
+    parameters.update(key=key, request_hash=request_hash, expired_before=expired_before)
+    return (await connection.execute(_CREATE_KEYED_ORDER, parameters)).one()
 
 
 async def confirm_order(
-    session: AsyncSession,
+    connection: AsyncConnection,
     *,
     order_id: uuid.UUID,
     total: int,
     snapshot: Sequence[tuple[uuid.UUID, str, int]],
-) -> Sequence[Row[Any]]:
+    now: datetime,
+    answer: str | None,
+) -> bool:
     """Confirm the pending order with the `snapshot` (product id, name, unit price) of each
-    line: the order's columns and its lines, one row per line in order; no row when the
-    order is no longer pending, or its deletion or release is recorded."""
-    connection = await session.connection()
+    line, and save `answer` (JSON) for its key; False, with nothing written, when it is no
+    longer pending, or its deletion or release is recorded."""
     parameters = {
         "id": order_id,
         "total": total,
+        "now": now,
         "product_ids": [product_id for product_id, _, _ in snapshot],
         "names": [name for _, name, _ in snapshot],
         "unit_prices": [price for _, _, price in snapshot],
+        "answer": answer,
     }
-    return (await connection.execute(_CONFIRM_ORDER, parameters)).all()
+    return bool((await connection.execute(_CONFIRM_ORDER, parameters)).scalar_one())
 
 
-async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
-    result = await session.execute(
-        select(Order).where(Order.id == order_id).options(selectinload(Order.items))
-    )
-    return result.scalar_one_or_none()
+async def fail_order(
+    connection: AsyncConnection, *, order_id: uuid.UUID, answer_status: int, answer: str
+) -> bool:
+    """Make the pending order `failed` and save the answer (JSON) for its key; False when
+    it was no longer pending or its deletion is recorded."""
+    parameters = {"id": order_id, "answer_status": answer_status, "answer": answer}
+    return bool((await connection.execute(_FAIL_ORDER, parameters)).scalar_one())
+
+
+async def withdraw_order(connection: AsyncConnection, *, order_id: uuid.UUID) -> bool:
+    """Make the pending order `cancelled` and free its key; False as `fail_order`."""
+    return bool((await connection.execute(_WITHDRAW_ORDER, {"id": order_id})).scalar_one())
+
+
+async def forget_key(connection: AsyncConnection, *, order_id: uuid.UUID) -> None:
+    """Free the order's key when no final answer was given, so the client may retry with it."""
+    await connection.execute(_FORGET_KEY, {"id": order_id})
 
 
 async def get_order_for_update(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
@@ -212,50 +333,68 @@ async def get_order_for_update(session: AsyncSession, order_id: uuid.UUID) -> Or
     return result.scalar_one_or_none()
 
 
+# An order's columns with its lines as JSON, in their order: one round trip for an order
+# and its lines, where the ORM took two.
+_ORDER_COLUMNS = """
+    o.id, o.user_id, o.status, o.total, o.created_at, o.modified_at,
+    (SELECT coalesce(json_agg(json_build_object(
+                'product_id', i.product_id, 'name', i.name,
+                'unit_price', i.unit_price, 'quantity', i.quantity)
+            ORDER BY i.position), '[]'::json)
+        FROM order_items i WHERE i.order_id = o.id) AS items
+"""
+_ORDER_RESULT = (
+    column("id", Uuid),
+    column("user_id", Uuid),
+    column("status", String),
+    column("total", BigInteger),
+    column("created_at", DateTime(timezone=True)),
+    column("modified_at", DateTime(timezone=True)),
+    column("items", JSON),
+)
+# Whether the caller may see it is the service's to decide, so the row comes whatever it is.
+_GET_ORDER = (
+    text(
+        f"SELECT {_ORDER_COLUMNS}, o.delete_requested_at FROM orders o WHERE o.id = :id"  # noqa: S608 - a constant
+    )
+    .bindparams(bindparam("id", type_=Uuid))
+    .columns(*_ORDER_RESULT, column("delete_requested_at", DateTime(timezone=True)))
+)
+
+
 def _list_statement(*, by_status: bool) -> TextualSelect:
-    """A page of a user's visible orders, newest first, with each order's lines as JSON and
-    how many orders match in all (`count(*) OVER ()`, computed before the page is cut), in
-    one round trip where the ORM took three (issue 12). The lines are read only for the
-    rows of the page."""
+    """A page of a user's visible orders, newest first, with each order's lines and how
+    many orders match in all (`count(*) OVER ()`, computed before the page is cut), in one
+    round trip. The lines are read only for the rows of the page."""
     status = "AND o.status = :status" if by_status else ""
     statement = text(
         f"""
-        SELECT o.id, o.user_id, o.status, o.total, o.created_at, o.modified_at,
-            count(*) OVER () AS matching,
-            (SELECT coalesce(json_agg(json_build_object(
-                        'product_id', i.product_id, 'name', i.name,
-                        'unit_price', i.unit_price, 'quantity', i.quantity)
-                    ORDER BY i.position), '[]'::json)
-                FROM order_items i WHERE i.order_id = o.id) AS items
+        SELECT {_ORDER_COLUMNS}, count(*) OVER () AS matching
         FROM orders o
         WHERE o.user_id = :user_id AND o.status <> :cancelled
             AND o.delete_requested_at IS NULL {status}
         ORDER BY o.created_at DESC, o.id DESC
         OFFSET :offset LIMIT :limit
-        """  # noqa: S608 - the only insertion is the constant status condition above
+        """  # noqa: S608 - the only insertions are the constants above
     ).bindparams(
         bindparam("user_id", type_=Uuid),
         bindparam("cancelled", OrderStatus.CANCELLED.value, type_=String),
         bindparam("offset", type_=Integer),
         bindparam("limit", type_=Integer),
     )
-    return statement.columns(
-        column("id", Uuid),
-        column("user_id", Uuid),
-        column("status", String),
-        column("total", BigInteger),
-        column("created_at", DateTime(timezone=True)),
-        column("modified_at", DateTime(timezone=True)),
-        column("matching", BigInteger),
-        column("items", JSON),
-    )
+    return statement.columns(*_ORDER_RESULT, column("matching", BigInteger))
 
 
 _LIST = {by_status: _list_statement(by_status=by_status) for by_status in (False, True)}
 
 
+async def get_order(connection: AsyncConnection, order_id: uuid.UUID) -> Row[Any] | None:
+    """The order's row with its `items` as dicts (and `delete_requested_at`), if any."""
+    return (await connection.execute(_GET_ORDER, {"id": order_id})).one_or_none()
+
+
 async def list_orders(
-    session: AsyncSession,
+    connection: AsyncConnection,
     *,
     user_id: uuid.UUID,
     status: str | None,
@@ -264,7 +403,6 @@ async def list_orders(
 ) -> tuple[Sequence[Row[Any]], int]:
     """A page of the user's visible orders, newest first (each row with its `items` as
     dicts), and how many there are in all."""
-    connection = await session.connection()
     parameters: dict[str, Any] = {"user_id": user_id, "offset": offset, "limit": limit}
     if status is not None:
         parameters["status"] = status
@@ -277,20 +415,8 @@ async def list_orders(
     conditions: list[ColumnElement[bool]] = [Order.user_id == user_id, VISIBLE]
     if status is not None:
         conditions.append(Order.status == status)
-    count = await session.scalar(select(func.count()).select_from(Order).where(*conditions))
+    count = await connection.scalar(select(func.count()).select_from(Order).where(*conditions))
     return rows, int(count or 0)
-
-
-async def delete_expired_key(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, created_before: datetime
-) -> None:
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.created_at < created_before,
-        )
-    )
 
 
 async def purge_expired_keys(session: AsyncSession, *, created_before: datetime) -> int:
@@ -298,59 +424,6 @@ async def purge_expired_keys(session: AsyncSession, *, created_before: datetime)
         delete(IdempotencyKey).where(IdempotencyKey.created_at < created_before)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def insert_key(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, request_hash: str
-) -> bool:
-    """Claim `key` for this user; False when another request holds it already.
-
-    A concurrent insert of the same key waits here until the other transaction ends.
-    """
-    result = await session.execute(
-        insert(IdempotencyKey)
-        .values(user_id=user_id, key=key, request_hash=request_hash)
-        .on_conflict_do_nothing(index_elements=["user_id", "key"])
-        .returning(IdempotencyKey.id)
-    )
-    return result.scalar_one_or_none() is not None
-
-
-async def get_key(session: AsyncSession, *, user_id: uuid.UUID, key: str) -> IdempotencyKey | None:
-    result = await session.execute(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-    )
-    return result.scalar_one_or_none()
-
-
-async def link_key(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, order_id: uuid.UUID
-) -> None:
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .values(order_id=order_id)
-    )
-
-
-async def save_response(
-    session: AsyncSession, *, order_id: uuid.UUID, status: int, body: dict[str, Any]
-) -> None:
-    """Remember the final answer given for the order's key, to replay it."""
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.order_id == order_id)
-        .values(response_status=status, response_body=body)
-    )
-
-
-async def forget_key(session: AsyncSession, *, order_id: uuid.UUID) -> None:
-    """Free the order's key when no final answer was given, so the client may retry with it."""
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.order_id == order_id, IdempotencyKey.response_status.is_(None)
-        )
-    )
 
 
 async def try_advisory_lock(session: AsyncSession, key: int) -> bool:

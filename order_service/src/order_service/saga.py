@@ -1,9 +1,10 @@
 """Placing and deleting an order: database steps and product-service calls, in turn.
 
 Create (architecture.md, "a saga without a broker"):
-1. the order is written `pending` (with its idempotency key) and committed;
+1. the order is written `pending` (with its idempotency key) and committed: one statement;
 2. `reserve` on the product service, idempotent per order id, so retried on failure;
-3. the order becomes `confirmed` with the price snapshot, committed.
+3. the order becomes `confirmed` with the price snapshot (and its key's answer), committed:
+   one statement.
 On 404/409 the order becomes `failed` and the client gets that error. On a timeout or
 5xx the stock is released (idempotent) and the order withdrawn (`cancelled`, hidden: the
 contract keeps no order after a 503); if the release fails too, the order stays `pending`
@@ -27,13 +28,12 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from order_service import service
-from order_service.context import OrderContext, transaction
+from order_service.context import OrderContext, connection, transaction
 from order_service.metrics import count_order
 from order_service.models import OrderStatus
 from order_service.schemas import OrderLine, OrderRead
@@ -69,29 +69,36 @@ async def _poll(ctx: OrderContext, attempt: Callable[[], Awaitable[T]], wait_sec
         await asyncio.sleep(ctx.settings.poll_interval_seconds)
 
 
+async def _start_once(
+    ctx: OrderContext, *, user_id: uuid.UUID, lines: Sequence[OrderLine], key: str | None
+) -> service.Started | service.Replay | None:
+    now, ttl = datetime.now(UTC), ctx.settings.idempotency_ttl_seconds
+    bound = ctx.settings.max_units_per_product_per_user
+    if not bound:
+        async with connection(ctx) as conn:
+            return await service.start_order(
+                conn, user_id=user_id, lines=lines, key=key, now=now, key_ttl_seconds=ttl
+            )
+    # Under the bound a user's creates queue on a lock: the gate keeps them from holding
+    # the pool's connections while they do (context.PerUserGate).
+    wait = ctx.settings.gate_wait_seconds()
+    async with ctx.creates.enter(user_id, wait_seconds=wait), transaction(ctx) as session:
+        return await service.start_bounded_order(
+            session,
+            user_id=user_id,
+            lines=lines,
+            key=key,
+            now=now,
+            key_ttl_seconds=ttl,
+            max_units=bound,
+        )
+
+
 async def _start(
     ctx: OrderContext, *, user_id: uuid.UUID, lines: Sequence[OrderLine], key: str | None
 ) -> service.Started | service.Replay:
-    bound = ctx.settings.max_units_per_product_per_user
-
-    # Under the bound a user's creates queue on a lock: the gate keeps them from holding
-    # the pool's connections while they do (context.PerUserGate).
-    def gate() -> AbstractAsyncContextManager[None]:
-        if not bound:
-            return nullcontext()
-        return ctx.creates.enter(user_id, wait_seconds=ctx.settings.gate_wait_seconds())
-
     async def attempt() -> service.Started | service.Replay | None:
-        async with gate(), transaction(ctx) as session:
-            return await service.start_order(
-                session,
-                user_id=user_id,
-                lines=lines,
-                key=key,
-                now=datetime.now(UTC),
-                key_ttl_seconds=ctx.settings.idempotency_ttl_seconds,
-                max_units=bound,
-            )
+        return await _start_once(ctx, user_id=user_id, lines=lines, key=key)
 
     started = await _poll(ctx, attempt, ctx.settings.idempotency_wait_seconds)
     if started is None:
@@ -111,15 +118,19 @@ async def create_order(
     started = await _start(ctx, user_id=user_id, lines=lines, key=key)
     if isinstance(started, service.Replay):
         return Placed(service.replayed_order(started), replayed=True)
-    order_id = started.order_id
-    reservation = await _reserve(ctx, order_id, lines)
-    async with transaction(ctx) as session:
+    reservation = await _reserve(ctx, started.order_id, lines)
+    async with connection(ctx) as conn:
         confirmed = await service.confirm_order(
-            session, order_id=order_id, reservation=reservation, keyed=started.keyed
+            conn,
+            user_id=user_id,
+            started=started,
+            lines=lines,
+            reservation=reservation,
+            now=datetime.now(UTC),
         )
     if confirmed is None:  # reconciled or deleted meanwhile: give the stock back
         error = ServiceUnavailable(ORDER_EXPIRED, code="order_expired")
-        await _release_and_fail(ctx, order_id, error)
+        await _release_and_fail(ctx, started.order_id, error)
         raise error
     count_order(OrderStatus.CONFIRMED)
     return Placed(confirmed)
@@ -150,8 +161,8 @@ async def _reserve(
 
 
 async def _fail(ctx: OrderContext, order_id: uuid.UUID, error: AppError) -> None:
-    async with transaction(ctx) as session:
-        ended = await service.fail_order(session, order_id=order_id, error=error)
+    async with connection(ctx) as conn:
+        ended = await service.fail_order(conn, order_id=order_id, error=error)
     if ended is not None:
         count_order(ended)
 
@@ -163,8 +174,8 @@ async def _release_and_fail(ctx: OrderContext, order_id: uuid.UUID, error: AppEr
         await ctx.products.release(order_id)
     except AppError as exc:
         logger.warning("order %s left pending for the reconciler: %s", order_id, exc.message)
-        async with transaction(ctx) as session:
-            await service.forget_key(session, order_id=order_id)
+        async with connection(ctx) as conn:
+            await service.forget_key(conn, order_id=order_id)
         return
     await _fail(ctx, order_id, error)
 

@@ -1,17 +1,21 @@
 """Business rules of the order service, one database step per function.
 
-Each function runs inside one transaction it is given and only flushes. The saga and the
-reconciler (`saga.py`, `reconciler.py`) chain these steps with product-service calls in
-between, committing after each; reads run in the request's own transaction.
+The steps of a create and the reads take a connection on which each is one statement, its
+own transaction (`context.connection`); the steps of a delete and the bounded create
+take a session and run inside one short transaction they are given, flushing only. The saga
+and the reconciler (`saga.py`, `reconciler.py`) chain these steps with product-service calls
+in between, each step committed before the next call.
 """
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from order_service import repository
 from order_service.errors import OrderLimitExceeded
@@ -35,6 +39,7 @@ __all__ = [
     "get_order",
     "list_orders",
     "replayed_order",
+    "start_bounded_order",
     "start_order",
 ]
 
@@ -44,6 +49,7 @@ class Started:
     """A new pending order, committed before its stock is reserved."""
 
     order_id: uuid.UUID
+    created_at: datetime
     # Whether an idempotency key is linked to it (its outcome is then saved for replays).
     keyed: bool = True
 
@@ -77,28 +83,63 @@ def replayed_order(replay: Replay) -> OrderRead:
     return OrderRead.model_validate(replay.body.get("data", replay.body))
 
 
-def order_read(order: Order) -> OrderRead:
-    return OrderRead.model_validate(order, from_attributes=True)
-
-
 def _not_found() -> NotFound:
     return NotFound("Order not found", code="order_not_found")
 
 
+def _hidden_from(
+    user_id: uuid.UUID, *, owner: uuid.UUID, status: str, delete_requested_at: datetime | None
+) -> bool:
+    """Someone else's order does not exist for `user_id`, and neither does one whose
+    cancellation is recorded (deleted, or being deleted)."""
+    return owner != user_id or status == OrderStatus.CANCELLED or delete_requested_at is not None
+
+
 def _visible_to(order: Order | None, user_id: uuid.UUID) -> Order:
-    """The order if `user_id` may see it; someone else's order does not exist for them,
-    and neither does one whose cancellation is recorded (deleted, or being deleted)."""
-    if (
-        order is None
-        or order.user_id != user_id
-        or order.status == OrderStatus.CANCELLED
-        or order.delete_requested_at is not None
+    """The order if `user_id` may see it (`_hidden_from`)."""
+    if order is None or _hidden_from(
+        user_id,
+        owner=order.user_id,
+        status=order.status,
+        delete_requested_at=order.delete_requested_at,
     ):
         raise _not_found()
     return order
 
 
 async def start_order(
+    connection: AsyncConnection,
+    *,
+    user_id: uuid.UUID,
+    lines: Sequence[OrderLine],
+    key: str | None,
+    now: datetime,
+    key_ttl_seconds: int,
+) -> Started | Replay | None:
+    """Write the pending order, claiming `key` for it, in one statement; a replay when the
+    key has an answer; None while another request holding the key is still running."""
+    order_id = uuid.uuid4()
+    if key is None:
+        created_at = await repository.create_order(
+            connection, order_id=order_id, user_id=user_id, lines=lines
+        )
+        return Started(order_id, created_at, keyed=False)
+    request_hash = lines_hash(list(lines))
+    row = await repository.create_keyed_order(
+        connection,
+        order_id=order_id,
+        user_id=user_id,
+        lines=lines,
+        key=key,
+        request_hash=request_hash,
+        expired_before=now - timedelta(seconds=key_ttl_seconds),
+    )
+    if row.created_at is not None:
+        return Started(order_id, row.created_at)
+    return _answer_for_key(row, request_hash)
+
+
+async def start_bounded_order(
     session: AsyncSession,
     *,
     user_id: uuid.UUID,
@@ -106,36 +147,24 @@ async def start_order(
     key: str | None,
     now: datetime,
     key_ttl_seconds: int,
-    max_units: int = 0,
+    max_units: int,
 ) -> Started | Replay | None:
-    """Write the pending order, claiming `key` for it; a replay when the key has an answer;
-    None while another request holding the key is still running.
-
-    A new order is refused (409 `order_limit_exceeded`; the transaction rolls back, so no
-    order and no key are kept) when it would take the user past `max_units` of a product in
-    live orders; 0 is no bound.
-    """
-    if key is None:
-        order_id = await repository.create_order(session, user_id=user_id, lines=lines)
-    else:
-        expired = now - timedelta(seconds=key_ttl_seconds)
-        await repository.delete_expired_key(
-            session, user_id=user_id, key=key, created_before=expired
-        )
-        request_hash = lines_hash(list(lines))
-        if not await repository.insert_key(
-            session, user_id=user_id, key=key, request_hash=request_hash
-        ):
-            return await _answer_for_key(
-                session, user_id=user_id, key=key, request_hash=request_hash
-            )
-        order_id = await repository.create_order(session, user_id=user_id, lines=lines)
-        await repository.link_key(session, user_id=user_id, key=key, order_id=order_id)
-    if max_units:
+    """`start_order` in the session's transaction, refusing (409 `order_limit_exceeded`;
+    the transaction rolls back, so no order and no key are kept) an order that would take
+    the user past `max_units` of a product in live orders."""
+    started = await start_order(
+        await session.connection(),
+        user_id=user_id,
+        lines=lines,
+        key=key,
+        now=now,
+        key_ttl_seconds=key_ttl_seconds,
+    )
+    if isinstance(started, Started):
         await _within_bound(
-            session, order_id=order_id, user_id=user_id, lines=lines, limit=max_units
+            session, order_id=started.order_id, user_id=user_id, lines=lines, limit=max_units
         )
-    return Started(order_id, keyed=key is not None)
+    return started
 
 
 async def _within_bound(
@@ -181,13 +210,12 @@ def check_holdings(lines: Sequence[OrderLine], held: dict[uuid.UUID, int], limit
         )
 
 
-async def _answer_for_key(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, request_hash: str
-) -> Replay | None:
-    record = await repository.get_key(session, user_id=user_id, key=key)
-    if record is None:  # freed since our insert: the caller tries again
+def _answer_for_key(held: Row[Any], request_hash: str) -> Replay | None:
+    """What the key taken by another request answers: its answer when it has one; None
+    while that request runs (or when its row is newer than the statement's snapshot)."""
+    if held.request_hash is None:
         return None
-    if record.request_hash != request_hash:
+    if held.request_hash != request_hash:
         raise ValidationFailed(
             "This Idempotency-Key was used with another request body",
             code="idempotency_key_reused",
@@ -195,9 +223,9 @@ async def _answer_for_key(
                 {"loc": ["header", "Idempotency-Key"], "msg": "Key already used for another order"}
             ],
         )
-    if record.response_status is None or record.response_body is None:
+    if held.response_status is None or held.response_body is None:
         return None
-    return Replay(record.response_status, record.response_body)
+    return Replay(held.response_status, held.response_body)
 
 
 def check_reservation(lines: Sequence[OrderLine], reservation: ReservationRead) -> None:
@@ -212,88 +240,101 @@ def check_reservation(lines: Sequence[OrderLine], reservation: ReservationRead) 
 
 
 async def confirm_order(
-    session: AsyncSession,
+    connection: AsyncConnection,
     *,
-    order_id: uuid.UUID,
+    user_id: uuid.UUID,
+    started: Started,
+    lines: Sequence[OrderLine],
     reservation: ReservationRead,
-    keyed: bool = True,
+    now: datetime,
 ) -> OrderRead | None:
-    """Confirm the pending order with the reserved price snapshot; None when it is no longer
-    pending (reconciled or deleted meanwhile), in which case the reservation must go back.
-    With `keyed`, the answer is saved for replays of the order's idempotency key."""
-    rows = await repository.confirm_order(
-        session,
-        order_id=order_id,
-        total=sum(item.unit_price * item.quantity for item in reservation.items),
-        snapshot=[(item.product_id, item.name, item.unit_price) for item in reservation.items],
-    )
-    if not rows:
-        return None
-    first = rows[0]
-    read = OrderRead(
-        id=first.id,
-        user_id=first.user_id,
-        status=first.status,
-        total=first.total,
-        created_at=first.created_at,
-        modified_at=first.modified_at,
-        items=[
-            OrderItemRead(
-                product_id=row.product_id,
-                name=row.name,
-                unit_price=row.unit_price,
-                quantity=row.quantity,
-            )
-            for row in rows
-        ],
-    )
-    if keyed:
-        # Saved in the confirming transaction: the order and its replayable outcome commit
-        # together.
-        await repository.save_response(
-            session, order_id=order_id, status=201, body=read.model_dump(mode="json")
+    """Confirm the pending order with the reserved price snapshot (`check_reservation`
+    passed: one reserved item per line); None when it is no longer pending (reconciled or
+    deleted meanwhile), in which case the reservation must go back.
+
+    A keyed order's answer is saved for replays in the same statement, so the order and its
+    replayable outcome are written together. So the answer is built first, as the order is
+    once confirmed: its `modified_at` is `now` (this process's clock, never before
+    `created_at`), not the database's."""
+    reserved = {item.product_id: item for item in reservation.items}
+    items = [
+        OrderItemRead(
+            product_id=line.product_id,
+            name=reserved[line.product_id].name,
+            unit_price=reserved[line.product_id].unit_price,
+            quantity=line.quantity,
         )
-    return read
+        for line in lines
+    ]
+    read = OrderRead(
+        id=started.order_id,
+        user_id=user_id,
+        status=OrderStatus.CONFIRMED,
+        total=sum(item.unit_price * item.quantity for item in items),
+        created_at=started.created_at,
+        modified_at=max(now, started.created_at),
+        items=items,
+    )
+    confirmed = await repository.confirm_order(
+        connection,
+        order_id=started.order_id,
+        total=read.total,
+        snapshot=[(item.product_id, item.name, item.unit_price) for item in items],
+        now=read.modified_at,
+        answer=read.model_dump_json() if started.keyed else None,
+    )
+    return read if confirmed else None
 
 
 async def fail_order(
-    session: AsyncSession, *, order_id: uuid.UUID, error: AppError
+    connection: AsyncConnection, *, order_id: uuid.UUID, error: AppError
 ) -> OrderStatus | None:
     """End a pending order whose client was answered with `error`; the status it got, or
-    None if it was no longer pending.
+    None if it was no longer pending (or its deletion is recorded).
 
     A 4xx (unknown product, short stock) makes it `failed`: the user sees it, and the same
     key replays the answer. After a 503 the contract keeps no order: it becomes `cancelled`
     (hidden from the user, kept for the stock accounting) and the key is freed for a retry.
     """
-    order = await repository.get_order_for_update(session, order_id)
-    if order is None or order.status != OrderStatus.PENDING or order.delete_requested_at:
+    if error.status_code >= 500:
+        if await repository.withdraw_order(connection, order_id=order_id):
+            return OrderStatus.CANCELLED
         return None
-    order.status = OrderStatus.FAILED if error.status_code < 500 else OrderStatus.CANCELLED
-    await session.flush()
-    if error.status_code < 500:
-        await repository.save_response(
-            session, order_id=order_id, status=error.status_code, body=error.body()
-        )
-    else:
-        await repository.forget_key(session, order_id=order_id)
-    return OrderStatus(order.status)
+    answer = json.dumps(error.body())
+    if await repository.fail_order(
+        connection, order_id=order_id, answer_status=error.status_code, answer=answer
+    ):
+        return OrderStatus.FAILED
+    return None
 
 
-async def forget_key(session: AsyncSession, *, order_id: uuid.UUID) -> None:
-    await repository.forget_key(session, order_id=order_id)
+async def forget_key(connection: AsyncConnection, *, order_id: uuid.UUID) -> None:
+    await repository.forget_key(connection, order_id=order_id)
 
 
-async def get_order(session: AsyncSession, *, user_id: uuid.UUID, order_id: uuid.UUID) -> OrderRead:
-    order = _visible_to(await repository.get_order(session, order_id), user_id)
-    return order_read(order)
+async def get_order(
+    connection: AsyncConnection, *, user_id: uuid.UUID, order_id: uuid.UUID
+) -> OrderRead:
+    order = await repository.get_order(connection, order_id)
+    if order is None or _hidden_from(
+        user_id,
+        owner=order.user_id,
+        status=order.status,
+        delete_requested_at=order.delete_requested_at,
+    ):
+        raise _not_found()
+    return OrderRead.model_validate(order._mapping)
 
 
 async def list_orders(
-    session: AsyncSession, *, user_id: uuid.UUID, status: OrderStatus | None, page: Pagination
+    connection: AsyncConnection,
+    *,
+    user_id: uuid.UUID,
+    status: OrderStatus | None,
+    page: Pagination,
 ) -> Page[OrderRead]:
     rows, count = await repository.list_orders(
-        session,
+        connection,
         user_id=user_id,
         status=status.value if status else None,
         offset=page.offset,
