@@ -53,14 +53,16 @@ def bare_app() -> FastAPI:
 
 def edge_app() -> FastAPI:
     """The same route behind everything `create_service_app` puts around a service's."""
+    from pydantic import SecretStr
+
     from shop_common.app import create_service_app
     from shop_common.settings import ServiceSettings
 
     settings = ServiceSettings(
         service_name="edge",
         environment="development",
-        database_url="postgresql+asyncpg://edge@127.0.0.1:1/edge",  # never connected
-        redis_url="redis://127.0.0.1:1/0",
+        database_url=SecretStr("postgresql+asyncpg://edge@127.0.0.1:1/edge"),  # never used
+        redis_url=SecretStr("redis://127.0.0.1:1/0"),
     )
     return create_service_app(settings, routers=[router], description="edge benchmark")
 

@@ -122,7 +122,11 @@ class JsonFormatter(logging.Formatter):
             )
         if record.exc_info:
             entry["exc_info"] = mask_url_passwords(self.formatException(record.exc_info))
-        return json.dumps(entry, default=str)
+        return _ENCODER.encode(entry)
+
+
+# Made once: `json.dumps(..., default=str)` builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(default=str)
 
 
 _STDOUT_HANDLER = "shop-stdout"
@@ -142,5 +146,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
-    # Our middleware writes one line per request; uvicorn's own access line would repeat it.
+    # The edge writes one line per request; uvicorn's own access line would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
+    # Nothing prints the thread or process names a record collects on every line.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
