@@ -3,13 +3,14 @@
     python loadtest/edge_bench.py --port 45001 [--duration 10] [--rounds 3] [--profile DIR]
 
 The same JSON route is served twice, each time by `python -m shop_common.serve` with one
-worker (uvloop, httptools): once by a plain FastAPI app (`bare_app`) and once by
-`shop_common.app.create_service_app` (`edge_app`: every middleware layer, the access log
-line and the metrics). wrk (`-t1 -c16`) drives each for a warm-up and then a fixed duration;
-the server's CPU (utime + stime from /proc/<pid>/stat) over that duration, divided by the
-requests wrk counted, is its CPU per request. The two alternate `--rounds` times; the edge's
-cost is the difference of the medians. With `--profile DIR`, py-spy samples the edge app
-during its last run (`--nonblocking`) and leaves its collapsed stacks in DIR.
+worker (uvloop, httptools, multiprocess metrics as deployed): once by a plain FastAPI app
+(`bare_app`) and once by `shop_common.app.create_service_app` (`edge_app`: every layer of
+the edge, the access log line and the metrics). wrk (`-t1 -c16`) drives each for a warm-up
+and then a fixed duration; the server's CPU (utime + stime from /proc/<pid>/stat) over that
+duration, divided by the requests wrk counted, is its CPU per request. The two alternate
+`--rounds` times; the edge's cost is the difference of the medians. With `--profile DIR`,
+py-spy samples the edge app during its last run (`--nonblocking`) and leaves its collapsed
+stacks in DIR.
 """
 
 import argparse
@@ -19,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,9 +88,18 @@ def cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def serving(variant: str, port: int, log_level: str) -> Iterator[subprocess.Popen[bytes]]:
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "LOG_LEVEL": log_level}
-    env.pop("INTERNAL_PORT", None)
+    with tempfile.TemporaryDirectory(prefix="edge-metrics-") as metrics_dir:
+        path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
+        # Multiprocess metrics, as every deployment runs them (several workers).
+        env = {**os.environ, "PYTHONPATH": path, "LOG_LEVEL": log_level}
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        env.pop("INTERNAL_PORT", None)
+        with _server(variant, port, env) as process:
+            yield process
+
+
+@contextmanager
+def _server(variant: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     command = [sys.executable, "-m", "shop_common.serve", f"edge_bench:{variant}_app"]
     command += ["--port", str(port), "--workers", "1"]
     quiet = subprocess.DEVNULL
@@ -101,7 +112,7 @@ def serving(variant: str, port: int, log_level: str) -> Iterator[subprocess.Pope
         process.wait(timeout=15)
 
 
-def _wait_up(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_up(port: int, process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -145,11 +145,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         request = _RequestHeaders(scope)
-        if (
-            request.origin is None
-            and scope["method"] == "GET"
-            and scope["path"] in self.health_paths
-        ):
+        if scope["path"] in self.health_paths and _is_plain_probe(scope, request):
             await _answer_probe(send, request)
             return
         exchange = _Exchange(self, scope, request, send)
@@ -199,7 +195,7 @@ class _RequestHeaders:
         return kept
 
 
-def _is_plain_probe(scope: Scope, request: "_RequestHeaders") -> bool:
+def _is_plain_probe(scope: Scope, request: _RequestHeaders) -> bool:
     """A liveness probe the edge answers itself: a browser's goes the whole way, for CORS."""
     return scope["method"] == "GET" and request.origin is None
 
@@ -224,6 +220,17 @@ class _Exchange:
             self.cors = _CORS_VARY if request.origin is None else _CORS_ORIGIN
 
     async def serve(self, receive: Receive) -> None:
+        scope = self.scope
+        try:
+            await self._pass(receive)
+        except Exception as exc:
+            if self.status is not None:
+                log_error_after_start(scope)
+                raise
+            forget_rate_limit_headers(scope)  # a crash's 500 carries no RateLimit-* headers
+            await unhandled_error_response(scope, exc)(scope, receive, self.respond)
+
+    async def _pass(self, receive: Receive) -> None:
         edge, scope = self.edge, self.scope
         if edge.internal_port is not None and not self._on_right_port(edge.internal_port):
             self.cors = _CORS_NONE  # the split sits outside CORS
@@ -234,14 +241,7 @@ class _Exchange:
             response = edge.cors.preflight_response(Headers(scope=scope))
             await response(scope, receive, self.respond)
             return
-        try:
-            await self._call_app(receive)
-        except Exception as exc:
-            if self.status is not None:
-                log_error_after_start(scope)
-                raise
-            forget_rate_limit_headers(scope)
-            await unhandled_error_response(scope, exc)(scope, receive, self.respond)
+        await self._call_app(receive)
 
     def _on_right_port(self, internal_port: int) -> bool:
         wanted = surface_of(self.scope["path"])
