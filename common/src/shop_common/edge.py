@@ -1,6 +1,6 @@
 """The edge every request crosses on its way to a route: one pure-ASGI pass.
 
-`EdgeMiddleware` does, in request order, what used to be eight stacked middlewares:
+`EdgeMiddleware` does, in request order:
 
 1. the request id (`shop_common.logs`): a sane incoming `X-Request-ID` or a new one, kept in
    the context variable every log line reads, echoed on the response;
@@ -17,9 +17,10 @@
 8. the body limit: a body over `max_body_bytes` is a 413, at once from `Content-Length`,
    else as the chunks arrive;
 
-and, on every answer, the security headers (`shop_common.headers`). Each layer adds its
-headers in that order, innermost first, as the separate middlewares did. The request's
-headers are read once from the raw scope; what every answer carries is encoded once, here.
+and, on every answer, the security headers (`shop_common.headers`). The answer's headers
+are added innermost step first (rate limit, CORS, request id, security). One pass, one send
+wrapper: the request's headers are read once from the raw scope list, and what every answer
+carries is encoded once, at import.
 """
 
 import os
