@@ -6,7 +6,7 @@ import logging
 from typing import Annotated, Any, Literal
 
 import sqlalchemy.exc
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import SmallInteger, String, func, select
@@ -199,6 +199,13 @@ async def commit_then_fail(session: SessionDep, request: Request) -> None:
     await session.flush()
     after_commit(session, _count_committed(request, "late"))
     raise Conflict("The second step failed", code="second_step_failed")
+
+
+@router.get("/own-headers/")
+async def own_headers() -> Response:
+    """An answer with headers of its own that the edge merges with or replaces."""
+    headers = {"Vary": "Accept-Encoding", "Cache-Control": "max-age=60", "X-Request-ID": "mine"}
+    return Response(b"{}", media_type="application/json", headers=headers)
 
 
 @router.get("/limited/", dependencies=[Depends(rate_limit("default"))])

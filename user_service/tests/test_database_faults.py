@@ -76,6 +76,22 @@ async def test_an_exhausted_connection_pool_is_503_after_the_pool_timeout(
         assert (await client.post("/api/v1/register/", json=NEW_USER)).status_code == 201
 
 
+async def test_a_profile_read_on_an_exhausted_pool_is_503(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The session-less profile read takes its connection from the same bounded pool."""
+    settings = make_settings(db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=0.2)
+    app = create_app(settings)
+    async with app_client(app) as client:
+        tokens = await register(client)
+        async with app.state.db.engine.connect() as held:  # the pool's only connection
+            await held.execute(text("SELECT 1"))
+            response = await client.get("/api/v1/profile/", headers=bearer(tokens["access"]))
+        assert_database_unavailable(response.status_code, response.json())
+        again = await client.get("/api/v1/profile/", headers=bearer(tokens["access"]))
+        assert again.status_code == 200
+
+
 @pytest.mark.parametrize("name", ["statement_timeout", "idle_in_transaction_session_timeout"])
 async def test_every_pooled_connection_carries_the_server_side_timeouts(
     make_settings: Callable[..., Settings], name: str

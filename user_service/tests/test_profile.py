@@ -1,7 +1,10 @@
 """Profile read/update/delete and change of password."""
 
+from typing import Any
+
 import httpx
-from sqlalchemy import func, select
+from fastapi import FastAPI
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.models import RefreshToken, User
@@ -22,6 +25,27 @@ async def test_profile_shows_the_user_without_secrets(client: httpx.AsyncClient)
     assert data["email"] == "ada@example.com"
     assert data["created_at"].endswith(("Z", "+00:00"))
     assert "argon2" not in response.text
+
+
+async def test_the_profile_is_one_statement_outside_any_transaction(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tokens = await register(client)
+    engine = app.state.db.engine.sync_engine
+    statements: list[tuple[str, bool]] = []
+
+    def after_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        in_transaction = conn.connection.driver_connection.is_in_transaction()
+        statements.append((statement.split()[0], in_transaction))
+
+    event.listen(engine, "after_cursor_execute", after_execute)
+    try:
+        response = await client.get(PROFILE, headers=bearer(tokens["access"]))
+    finally:
+        event.remove(engine, "after_cursor_execute", after_execute)
+    assert response.status_code == 200
+    assert response.json()["data"]["email"] == "ada@example.com"
+    assert statements == [("SELECT", False)]
 
 
 async def test_profile_without_token_is_401_with_challenge(client: httpx.AsyncClient) -> None:

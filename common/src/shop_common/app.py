@@ -1,11 +1,11 @@
 """The app factory every service is built with.
 
-It wires, in request order: security headers -> request id -> metrics -> listener split
-(only with an internal port) -> CORS -> rate-limit headers -> routes;
-the error handlers; the ops routes; the public and internal OpenAPI documents; and a
-lifespan that creates the database engine, the Redis client, the rate limiter and the
-readiness checks once, runs the service's own start-up hooks, and closes everything at
-shutdown.
+It wires the edge (`shop_common.edge`: request id, metrics and the access line, the
+listener split, CORS, unhandled errors, rate-limit headers, the body limit, the security
+headers, in one pass) in front of the routes; the error handlers; the ops routes; the
+public and internal OpenAPI documents; and a lifespan that creates the database engine,
+the Redis client, the rate limiter and the readiness checks once, runs the service's own
+start-up hooks, and closes everything at shutdown.
 """
 
 import gc
@@ -15,110 +15,28 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from shop_common.db import Database
-from shop_common.errors import error_response, install_error_handlers
-from shop_common.headers import SecurityHeadersMiddleware
+from shop_common.edge import MAX_BODY_BYTES, EdgeMiddleware
+from shop_common.errors import install_error_handlers
 from shop_common.health import Readiness, ops_router
-from shop_common.listeners import ListenerSplitMiddleware
-from shop_common.logs import RequestIdMiddleware, UnhandledErrorMiddleware, configure_logging
-from shop_common.metrics import DomainSeries, MetricsMiddleware, initialise_series
+from shop_common.logs import configure_logging
+from shop_common.metrics import DomainSeries, initialise_series
 from shop_common.openapi import ServiceApp, serve_internal_schema
-from shop_common.rate_limit import RateLimiter, RateLimitHeadersMiddleware
+from shop_common.rate_limit import RateLimiter
 from shop_common.redis import create_redis
-from shop_common.security import INTERNAL_PREFIX
 from shop_common.settings import ServiceSettings
 
-__all__ = ["StartupHook", "create_service_app"]
+__all__ = ["MAX_BODY_BYTES", "StartupHook", "create_service_app"]
 
-# Bodies here are small JSON documents; a larger one is refused (413) before it is parsed.
-MAX_BODY_BYTES = 256 * 1024
-TOO_LARGE = f"Request body over {MAX_BODY_BYTES // 1024} KiB"
 DOCS_ASSETS = "/docs-assets"
 StartupHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-# Answered by RequestIdMiddleware itself (see shop_common.logs), like the ops route would.
+# Answered by the edge itself (see shop_common.edge), like the ops route would.
 HEALTH_PATHS = ("/health-check/", "/health-check")
-
-# X-Internal-Secret is deliberately absent: browsers can never call internal routes.
-CORS_ALLOWED_HEADERS = [
-    "Authorization",
-    "Content-Type",
-    "Idempotency-Key",
-    "X-Request-ID",
-    "If-Match",
-]
-CORS_EXPOSED_HEADERS = [
-    "X-Request-ID",
-    "Retry-After",
-    "RateLimit-Limit",
-    "RateLimit-Remaining",
-    "RateLimit-Reset",
-    "ETag",
-    "Location",
-]
-
-
-class EnvelopeCORSMiddleware(CORSMiddleware):
-    """Starlette's CORS handling, with refused preflights answered in the error envelope
-    and internal routes left out entirely (browsers never call them)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(INTERNAL_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
-
-    def preflight_response(self, request_headers: Headers) -> Response:
-        response = super().preflight_response(request_headers)
-        if response.status_code < 400:
-            return response
-        headers = {
-            k: v
-            for k, v in response.headers.items()
-            if k.lower() not in ("content-type", "content-length")
-        }
-        return error_response(400, bytes(response.body).decode(), "cors_refused", headers=headers)
-
-
-class BodyLimitMiddleware:
-    """Refuse a request body over `max_bytes` with a 413 in the error envelope, before it
-    is read in full: at once from `Content-Length`, else as the chunks arrive."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large()(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:  # FastAPI renders this through our handlers
-                raise StarletteHTTPException(413, TOO_LARGE)
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    def _too_large(self) -> Response:
-        return error_response(413, TOO_LARGE, "payload_too_large")
 
 
 def _serve_docs(app: FastAPI) -> None:
@@ -181,27 +99,17 @@ def _freeze_startup_objects() -> None:
 
 
 def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
-    """Request order: security headers -> request id -> metrics -> listener split -> CORS
-    -> unhandled errors -> rate-limit headers -> body limit. Starlette runs the last-added
-    middleware first, hence the reverse order. A plain liveness probe stops at the request
-    id layer, which answers it (no metrics, no access log line)."""
-    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(UnhandledErrorMiddleware)
+    """Everything between the server and the routes is one pass (`shop_common.edge`):
+    request id, the liveness fast path, metrics and the access line, the listener split,
+    CORS, unhandled errors, rate-limit headers, the body limit and the security headers."""
     app.add_middleware(
-        EnvelopeCORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=CORS_ALLOWED_HEADERS,
-        expose_headers=CORS_EXPOSED_HEADERS,
-        allow_credentials=False,
-        max_age=600,
+        EdgeMiddleware,
+        service=settings.service_name,
+        cors_origins=settings.cors_origins,
+        internal_port=settings.internal_port,
+        health_paths=HEALTH_PATHS,
+        max_body_bytes=MAX_BODY_BYTES,
     )
-    if settings.internal_port is not None:
-        app.add_middleware(ListenerSplitMiddleware, internal_port=settings.internal_port)
-    app.add_middleware(MetricsMiddleware, service=settings.service_name)
-    app.add_middleware(RequestIdMiddleware, health_paths=HEALTH_PATHS)
-    app.add_middleware(SecurityHeadersMiddleware)
 
 
 def _package_doc(settings: ServiceSettings) -> str:

@@ -378,7 +378,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             409, "The request conflicts with a concurrent change, try again", "conflict"
         )
     if not is_database_failure(exc):
-        raise exc  # a bug: answered 500 by the request-id middleware, with its traceback
+        raise exc  # a bug: answered 500 by the edge, with its traceback
     return database_unavailable_response(request.method, request.url.path, exc)
 
 
@@ -388,5 +388,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     for failure in _FAILURE_TYPES:
         app.add_exception_handler(failure, _database_error)
-    # Any other exception is logged and answered 500 by `logs.RequestIdMiddleware`, which
-    # runs inside Starlette's outermost handler and so can keep the request id on it.
+    # Any other exception is logged and answered 500 by the edge (`shop_common.edge`),
+    # which runs inside Starlette's outermost handler and so keeps the request id on it.

@@ -1,7 +1,7 @@
-"""Response headers every service sets, in a small pure-ASGI middleware.
+"""Response headers every service sets.
 
-`SecurityHeadersMiddleware` adds to every HTTP response (routes, error envelopes, 404s,
-429s, CORS preflight refusals, `/docs`, `/metrics`):
+Every HTTP response gets them (routes, error envelopes, 404s, 429s, CORS preflight refusals,
+`/docs`, `/metrics`):
 
 - `X-Content-Type-Options: nosniff`;
 - `Referrer-Policy: no-referrer` (chosen over strict-origin-when-cross-origin: the API has
@@ -10,37 +10,17 @@
   `Authorization` header and on every `/internal/` route, errors included; there it
   replaces any Cache-Control a route set. Other answers keep whatever the route set, and
   get none forced.
+
+The edge (`shop_common.edge`) adds them, replacing any the route set.
 """
 
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from shop_common.security import INTERNAL_PREFIX
-
-__all__ = ["SecurityHeadersMiddleware"]
+__all__ = ["NO_STORE", "REFERRER_POLICY", "SECURITY_HEADERS"]
 
 REFERRER_POLICY = "no-referrer"
-
-
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        private = "authorization" in Headers(scope=scope) or scope["path"].startswith(
-            INTERNAL_PREFIX
-        )
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = REFERRER_POLICY
-                if private:
-                    headers["Cache-Control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+# On every answer, encoded once.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", REFERRER_POLICY.encode()),
+]
+# On authenticated and internal answers.
+NO_STORE = (b"cache-control", b"no-store")

@@ -9,18 +9,19 @@ reveal that internal routes exist. A NetworkPolicy or a compose network can then
 internal port away from the outside. Without `INTERNAL_PORT` everything shares one port
 (the native default) and internal routes rely on their secret alone.
 
-The port a request came in on is the local address of its connection (`scope["server"]`).
+The port a request came in on is the local address of its connection (`scope["server"]`);
+the edge (`shop_common.edge`) applies the split.
 """
 
 from enum import Enum
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from shop_common.security import INTERNAL_PREFIX
 
-__all__ = ["ListenerSplitMiddleware", "Surface", "surface_of"]
+__all__ = ["Surface", "arrived_on", "not_found", "surface_of"]
 
 INTERNAL_ONLY = ("/metrics",)
 ON_BOTH = ("/health-check", "/ready")
@@ -51,26 +52,10 @@ def arrived_on(scope: Scope, internal_port: int) -> Surface:
     return Surface.INTERNAL if on_internal else Surface.PUBLIC
 
 
-class ListenerSplitMiddleware:
-    """Answer a request for a route of the other port as an unknown route (404)."""
-
-    def __init__(self, app: ASGIApp, internal_port: int) -> None:
-        self.app = app
-        self.internal_port = internal_port
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        wanted = surface_of(scope["path"])
-        if wanted in (Surface.BOTH, arrived_on(scope, self.internal_port)):
-            await self.app(scope, receive, send)
-            return
-        await self._not_found(scope, receive, send)
-
-    async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Rendered by the app's own handler of an unmatched route, so both answers are
-        # the same byte for byte (this middleware runs outside the app's exception layer).
-        handler = scope["app"].exception_handlers[StarletteHTTPException]
-        response = await handler(Request(scope, receive), StarletteHTTPException(404))
-        await response(scope, receive, send)
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a request for a route of the other port as an unknown route: rendered by
+    the app's own handler of an unmatched route, so both answers are the same byte for
+    byte (the edge runs outside the app's exception layer)."""
+    handler = scope["app"].exception_handlers[StarletteHTTPException]
+    response = await handler(Request(scope, receive), StarletteHTTPException(404))
+    await response(scope, receive, send)

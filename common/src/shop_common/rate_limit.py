@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 from limits import RateLimitItem, parse
 from redis.asyncio import Redis
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from shop_common.errors import TooManyRequests
 from shop_common.metrics import (
@@ -37,7 +37,14 @@ from shop_common.metrics import (
 from shop_common.redis import redis_fail_open
 from shop_common.settings import ServiceSettings
 
-__all__ = ["LocalLimiter", "RateLimitHeadersMiddleware", "RateLimiter", "client_ip", "rate_limit"]
+__all__ = [
+    "LocalLimiter",
+    "RateLimiter",
+    "client_ip",
+    "forget_rate_limit_headers",
+    "pending_rate_limit_headers",
+    "rate_limit",
+]
 
 logger = logging.getLogger(__name__)
 _STATE_KEY = "rate_limit_headers"
@@ -255,28 +262,19 @@ def rate_limit(bucket: str) -> Callable[[Request], Awaitable[None]]:
     return dependency
 
 
-class RateLimitHeadersMiddleware:
-    """Adds the `RateLimit-*` headers a route's limit produced to whatever response it sent."""
+def pending_rate_limit_headers(
+    scope: Scope, present: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The `RateLimit-*` headers a route's limit produced for this request, less those the
+    response already has (the edge adds them to whatever response the route sent)."""
+    pending = scope.get("state", {}).get(_STATE_KEY)
+    if not pending:
+        return []
+    names = {name.lower() for name, _ in present}
+    encoded = [(name.lower().encode(), value.encode()) for name, value in pending.items()]
+    return [item for item in encoded if item[0] not in names]
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                pending = scope.get("state", {}).get(_STATE_KEY)
-                if pending:
-                    present = {k.lower() for k, _ in message.get("headers", [])}
-                    extra = [
-                        (k.lower().encode(), v.encode())
-                        for k, v in pending.items()
-                        if k.lower().encode() not in present
-                    ]
-                    message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def forget_rate_limit_headers(scope: Scope) -> None:
+    """Send no `RateLimit-*` headers on this request's answer (the 500 of a crash)."""
+    scope.get("state", {}).pop(_STATE_KEY, None)

@@ -19,6 +19,7 @@ from shop_contracts.user import TokenResolveRequest, TokenUser
 from user_service import service
 from user_service.deps import (
     CurrentAuthDep,
+    CurrentProfileDep,
     DenylistDep,
     HashingSlotsDep,
     LimiterDep,
@@ -105,8 +106,8 @@ async def logout(
 
 
 @public_router.get("/profile/", responses=error_responses(*AUTHENTICATED))
-async def get_profile(auth: CurrentAuthDep) -> DataResponse[UserRead]:
-    return DataResponse(data=UserRead.model_validate(auth.user, from_attributes=True))
+async def get_profile(user: CurrentProfileDep) -> DataResponse[UserRead]:
+    return DataResponse(data=UserRead.model_validate(user, from_attributes=True))
 
 
 @public_router.patch("/profile/", responses=error_responses(*AUTHENTICATED, EmailTaken))

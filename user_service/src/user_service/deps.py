@@ -8,16 +8,18 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from shop_common.app import StartupHook
-from shop_common.db import SessionDep
+from shop_common.db import Database, SessionDep
 from shop_common.rate_limit import RateLimiter
 from shop_common.security import BearerTokenDep
 from user_service import service
 from user_service.config import Settings
 from user_service.passwords import HashingSlots
+from user_service.repository import ProfileRow
 from user_service.tokens import Denylist, TokenIssuer
 
 __all__ = [
     "CurrentAuthDep",
+    "CurrentProfileDep",
     "DenylistDep",
     "HashingSlotsDep",
     "LimiterDep",
@@ -82,3 +84,14 @@ async def _current_auth(
 
 
 CurrentAuthDep = Annotated[service.Authenticated, Depends(_current_auth)]
+
+
+async def _current_profile(
+    request: Request, tokens: TokenIssuerDep, denylist: DenylistDep, token: BearerTokenDep
+) -> ProfileRow:
+    database: Database = request.app.state.db
+    return await service.read_profile(database, tokens, denylist, access_token=token)
+
+
+# The caller's own profile, read without a session (service.read_profile).
+CurrentProfileDep = Annotated[ProfileRow, Depends(_current_profile)]

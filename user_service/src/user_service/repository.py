@@ -3,19 +3,21 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Row, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shop_common.db import insert, remove
 from user_service.models import RefreshToken, User
 
 __all__ = [
+    "ProfileRow",
     "add_refresh_token",
     "create_user",
     "delete_user",
     "get_refresh_token_for_update",
     "get_user",
     "get_user_by_email",
+    "get_user_profile",
     "lock_user",
     "revoke_refresh_family",
     "revoke_user_refresh_tokens",
@@ -24,6 +26,22 @@ __all__ = [
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+ProfileRow = Row[uuid.UUID, str, str, datetime, datetime, int]
+# Built once: SQLAlchemy compiles it once per process and asyncpg prepares it once per
+# pooled connection, so a profile read is one round trip (the BIND and EXECUTE of it).
+_PROFILE = select(
+    User.id, User.email, User.name, User.created_at, User.modified_at, User.token_generation
+).where(User.id == bindparam("user_id"))
+
+
+async def get_user_profile(connection: AsyncConnection, user_id: uuid.UUID) -> ProfileRow | None:
+    """What the profile shows of a user and their token generation, in one statement on an
+    autocommit connection (`Database.connection`): no session, no BEGIN/COMMIT."""
+    result = await connection.execute(_PROFILE, {"user_id": user_id})
+    row: ProfileRow | None = result.first()
+    return row
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
