@@ -16,7 +16,8 @@ import hashlib
 import json
 import time
 import uuid
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
@@ -27,15 +28,20 @@ from shop_common.redis import JsonCache, cache_signing_key
 from shop_common.schemas import InputModel
 
 __all__ = [
+    "ACCOUNT_EVENTS_PATH",
     "TOKEN_CACHE_MAX_SECONDS",
     "TOKEN_PATH",
+    "AccountEvent",
+    "AccountEventType",
     "TokenResolveRequest",
     "TokenUser",
     "UserServiceClient",
 ]
 
 TOKEN_PATH = "/internal/v1/token/"  # noqa: S105 - a route, not a secret
+ACCOUNT_EVENTS_PATH = "/internal/v1/account-events/"
 TOKEN_CACHE_MAX_SECONDS = 30
+AccountEventType = Literal["logout", "password_changed", "deleted"]
 
 
 class TokenResolveRequest(InputModel):
@@ -48,6 +54,22 @@ class TokenUser(BaseModel):
     id: uuid.UUID
     email: str
     name: str = ""
+
+
+class AccountEvent(BaseModel):
+    """One entry of the account-event feed: what ended some of a user's access tokens.
+
+    `logout` ends the one access token whose id (`jti`) is `token_id`; `password_changed`
+    ends every token of the user issued before it, that is of a generation (claim `gen`)
+    below `generation`; `deleted` ends every token of the user.
+    """
+
+    seq: int
+    type: AccountEventType
+    user_id: uuid.UUID
+    at: datetime
+    token_id: uuid.UUID | None = None
+    generation: int | None = None
 
 
 class UserServiceClient(ServiceClient):
