@@ -54,7 +54,8 @@ async def test_the_tail_is_the_highest_seq_whatever_the_gaps(seqs: list[int]) ->
 
 
 async def test_events_before_the_start_are_skipped_and_later_ones_applied_in_order() -> None:
-    feed, applied = Feed([1, 2, 3]), []
+    feed = Feed([1, 2, 3])
+    applied: list[int] = []
     follower = poller(feed, applied)
     await follower.poll()
     assert (follower.cursor, applied) == (3, [])
@@ -66,7 +67,8 @@ async def test_events_before_the_start_are_skipped_and_later_ones_applied_in_ord
 
 
 async def test_a_poll_reads_page_after_page_until_a_short_one() -> None:
-    feed, applied = Feed(), []
+    feed = Feed()
+    applied: list[int] = []
     follower = poller(feed, applied, page_size=2)
     await follower.poll()
     feed.add(1, 2, 3, 4, 5)
@@ -79,7 +81,8 @@ async def test_a_poll_reads_page_after_page_until_a_short_one() -> None:
 async def test_a_failing_feed_is_logged_once_and_read_again_from_the_last_seq(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    feed, applied = Feed([1]), []
+    feed = Feed([1])
+    applied: list[int] = []
     follower = poller(feed, applied)
     caplog.set_level(logging.INFO, logger="shop_common.feed")
     async with follower.running():

@@ -186,18 +186,18 @@ async def test_a_resolution_answered_across_an_event_is_not_cached(
     def answer_then_log_out(request: httpx.Request) -> httpx.Response:
         response = users(request)
         if request.url.path == TOKEN_PATH:
-            client.forget(users.publish("logout", ada, token_id=token_id))
+            follower.forget(users.publish("logout", ada, token_id=token_id))
         return response
 
     transport = httpx.MockTransport(answer_then_log_out)
-    client = UserServiceClient(
+    follower = UserServiceClient(
         "http://user.test", USER_SECRET, service="common", transport=transport
     )
-    async with client.following():
-        await until(lambda: client.feed.cursor is not None)
-        assert await client.resolve_token(token) == ada
-    await client.aclose()
-    assert len(client.tokens) == 0
+    async with follower.following():
+        await until(lambda: follower.feed.cursor is not None)
+        assert await follower.resolve_token(token) == ada
+    await follower.aclose()
+    assert len(follower.tokens) == 0
 
 
 async def test_while_the_feed_fails_cached_entries_keep_their_30_s_bound(
