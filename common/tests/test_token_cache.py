@@ -212,3 +212,23 @@ async def test_while_the_feed_fails_cached_entries_keep_their_30_s_bound(
     users.secret = "rotated-away"
     assert await client.resolve_token(token) == ada
     assert len(users.requests) == 1
+
+
+async def test_concurrent_misses_of_one_token_share_one_call(
+    client: UserServiceClient, users: FakeUserService
+) -> None:
+    token, _ = jwt_like()
+    ada, _ = users.add("ada", token)
+    assert await asyncio.gather(*(client.resolve_token(token) for _ in range(5))) == [ada] * 5
+    assert len(users.requests) == 1
+
+
+async def test_concurrent_misses_of_a_refused_token_all_get_the_401(
+    client: UserServiceClient, users: FakeUserService
+) -> None:
+    token, _ = jwt_like()
+    answers = await asyncio.gather(
+        *(client.resolve_token(token) for _ in range(3)), return_exceptions=True
+    )
+    assert [getattr(a, "status_code", None) for a in answers] == [401] * 3
+    assert len(users.requests) == 1

@@ -12,6 +12,7 @@ about twice a second to drop what a logout, a password change or a deletion ende
 is kept in Redis: an entry there would outlive the events this process has seen.
 """
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -108,6 +109,7 @@ class UserServiceClient(ServiceClient):
         self.feed = FeedPoller(
             self.account_events, self.forget, name="account-event", interval=FEED_POLL_SECONDS
         )
+        self._calls: dict[str, asyncio.Future[TokenUser]] = {}
 
     def following(self) -> AbstractAsyncContextManager[object]:
         """Follow the account-event feed while the block runs: resolutions are cached only
@@ -115,11 +117,25 @@ class UserServiceClient(ServiceClient):
         return self.feed.running()
 
     async def resolve_token(self, token: str) -> TokenUser:
-        """The token's user; 401 when the user service refuses the token, 503 when it fails."""
+        """The token's user; 401 when the user service refuses the token, 503 when it fails.
+
+        Concurrent misses of one token share one call to the user service, so an entry's
+        expiry under load costs one call, not one per request in flight.
+        """
         key = hashlib.sha256(token.encode()).hexdigest()
         cached = self.tokens.get(key)
         if cached is not None:
             return cached.user
+        call = self._calls.get(key)
+        if call is None:
+            call = asyncio.ensure_future(self._resolve(key, token))
+            self._calls[key] = call
+            call.add_done_callback(lambda _: self._calls.pop(key, None))
+        return await asyncio.shield(call)
+
+    async def _resolve(self, key: str, token: str) -> TokenUser:
+        """Ask the user service; cache the answer unless the feed's tail is unknown yet or
+        something was dropped while the call was out."""
         version = self.tokens.version if self.feed.cursor is not None else None
         body = TokenResolveRequest(token=token).model_dump()
         response = await self.post("resolve_token", TOKEN_PATH, body, idempotent=True)
