@@ -2,9 +2,9 @@
 
 `UserServiceSettings` is the settings of such a service, `user_client_hook` puts its
 `UserServiceClient` on `app.state.user_client` at start-up (following the account-event feed
-until shutdown), and the dependencies resolve the
-request's bearer token to its user (`CurrentUserDep`), counting writes against the user's
-`write` rate-limit bucket (`WriterDep`).
+until shutdown), and the dependencies resolve the request's bearer token to its user
+(`CurrentUserDep`), counting writes against the user's `write` rate-limit bucket
+(`WriterDep`).
 """
 
 from collections.abc import AsyncIterator

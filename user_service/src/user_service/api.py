@@ -156,7 +156,9 @@ async def resolve_token(
 async def account_events(
     session: SessionDep,
     after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Events after this seq")] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS, description="At most (1..1000)")] = 500,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_EVENTS, description="Events per page (1..1000)")
+    ] = 500,
 ) -> DataResponse[list[AccountEvent]]:
     """The account-event feed, in `seq` order: logouts, password changes and deletions."""
     events = await service.account_events(session, after=after, limit=limit)
