@@ -20,11 +20,13 @@ INTERNAL_PORT = 9001
 INTERNAL = f"http://testserver:{INTERNAL_PORT}"
 
 
-async def test_the_token_route_is_in_the_internal_schema_only(client: httpx.AsyncClient) -> None:
+async def test_the_internal_routes_are_in_the_internal_schema_only(
+    client: httpx.AsyncClient,
+) -> None:
     public, internal = await public_and_internal_schemas(client, INTERNAL_SECRET)
     assert "/api/v1/login/" in public["paths"]
     assert internal_paths_in(public) == set()
-    assert set(internal["paths"]) == {"/internal/v1/token/"}
+    assert set(internal["paths"]) == {"/internal/v1/token/", "/internal/v1/account-events/"}
     body = internal["paths"]["/internal/v1/token/"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"]["$ref"].endswith("TokenResolveRequest")
     assert "TokenResolveRequest" not in public["components"]["schemas"]

@@ -10,6 +10,7 @@ the models of what they send and receive, are in the `shop_contracts` package.
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -89,20 +90,46 @@ class ServiceClient:
         logger.warning(
             "%s %s failed after %d attempt(s): %s", self.target, operation, attempts, outcome
         )
-        raise ServiceUnavailable(
+        raise self._unavailable()
+
+    async def get(
+        self, operation: str, path: str, params: Mapping[str, str | int]
+    ) -> httpx.Response:
+        """GET `path?params` once: an answer below 500 is returned, anything else raises 503.
+
+        Neither retried nor logged: a GET between services is a poll, which its caller
+        repeats on its own schedule and reports once.
+        """
+        outcome, response = await self._attempt(operation, path, None, method="GET", params=params)
+        if response is None or outcome == "server_error":
+            raise self._unavailable()
+        return response
+
+    def _unavailable(self) -> ServiceUnavailable:
+        return ServiceUnavailable(
             f"The {self.target} service is unavailable, try again shortly",
             code=f"{self.target}_service_unavailable",
         )
 
     async def _attempt(
-        self, operation: str, path: str, body: Any
+        self,
+        operation: str,
+        path: str,
+        body: Any,
+        *,
+        method: str = "POST",
+        params: Mapping[str, str | int] | None = None,
     ) -> tuple[str, httpx.Response | None]:
         started = time.perf_counter()
         response: httpx.Response | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self.http.post(
-                    path, json=body, headers={REQUEST_ID_HEADER: current_request_id()}
+                response = await self.http.request(
+                    method,
+                    path,
+                    json=body,
+                    params=params,
+                    headers={REQUEST_ID_HEADER: current_request_id()},
                 )
             outcome = _outcome(response.status_code)
         except (httpx.TimeoutException, TimeoutError):

@@ -6,7 +6,6 @@ Redis must cost speed, never availability. Every use that goes on without Redis 
 in `redis_fail_open_total{use}` (`redis_fail_open`).
 """
 
-import hmac
 import json
 import logging
 from typing import Any
@@ -18,7 +17,7 @@ from redis.retry import Retry
 
 from shop_common.metrics import CACHE_REQUESTS, REDIS_FAIL_OPEN
 
-__all__ = ["JsonCache", "cache_signing_key", "create_redis", "redis_fail_open"]
+__all__ = ["JsonCache", "create_redis", "redis_fail_open"]
 
 logger = logging.getLogger(__name__)
 MAX_CONNECTIONS = 200
@@ -50,20 +49,12 @@ def redis_fail_open(service: str, use: str, exc: BaseException) -> None:
     logger.warning("redis unavailable for %s, going on without it: %s", use, exc)
 
 
-def cache_signing_key(secret: str, purpose: str) -> bytes:
-    """A key for `JsonCache(signing_key=...)` derived from a service secret, one per
-    purpose, so the MAC key is never the secret sent in headers itself."""
-    return hmac.new(secret.encode(), f"shop cache signing: {purpose}".encode(), "sha256").digest()
-
-
 class JsonCache:
     """A read-through helper: `get` / `set` / `delete` JSON values under `prefix + key`.
 
     Errors are logged and counted as `result="error"`; callers then fall back to the source.
-    With a `signing_key` every entry is stored as `<HMAC-SHA256 of key and value>.<json>`
-    and read back only when its MAC matches: anyone who can write to Redis but does not know
-    the key cannot plant an entry (it is ignored and counted as `result="invalid"`, so the
-    caller asks the source). An unreadable entry is treated the same way.
+    An unreadable entry is ignored and counted as `result="invalid"`, so the caller asks the
+    source.
     """
 
     def __init__(
@@ -73,13 +64,11 @@ class JsonCache:
         prefix: str,
         name: str,
         service: str,
-        signing_key: bytes | None = None,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.name = name
         self.service = service
-        self.signing_key = signing_key
 
     def key(self, key: str) -> str:
         return f"{self.prefix}{self.name}:{key}"
@@ -99,13 +88,13 @@ class JsonCache:
             self._count("error")
             logger.warning("cache %s get failed: %s", self.name, exc)
             return None, [None] * len(others)
-        return self._read(key, raw), rest
+        return self._read(raw), rest
 
-    def _read(self, key: str, raw: bytes | str | None) -> Any | None:
+    def _read(self, raw: bytes | str | None) -> Any | None:
         if raw is None:
             self._count("miss")
             return None
-        value = self._decode(key, raw.encode() if isinstance(raw, str) else raw)
+        value = self._decode(raw.encode() if isinstance(raw, str) else raw)
         self._count("invalid" if value is None else "hit")
         return value
 
@@ -113,7 +102,7 @@ class JsonCache:
         if ttl_seconds <= 0:
             return
         try:
-            await self.redis.set(self.key(key), self._encode(key, value), ex=ttl_seconds)
+            await self.redis.set(self.key(key), self._encode(value), ex=ttl_seconds)
         except Exception as exc:
             logger.warning("cache %s set failed: %s", self.name, exc)
 
@@ -126,25 +115,14 @@ class JsonCache:
             return False
         return True
 
-    def _mac(self, key: str, body: bytes) -> bytes:
-        assert self.signing_key is not None  # noqa: S101 - only called when signing
-        message = self.key(key).encode() + b"\n" + body
-        return hmac.new(self.signing_key, message, "sha256").hexdigest().encode()
+    @staticmethod
+    def _encode(value: Any) -> bytes:
+        return json.dumps(value, default=str).encode()
 
-    def _encode(self, key: str, value: Any) -> bytes:
-        body = json.dumps(value, default=str).encode()
-        return body if self.signing_key is None else self._mac(key, body) + b"." + body
-
-    def _decode(self, key: str, raw: bytes) -> Any | None:
-        """The stored value, or None when its MAC does not match or it is unreadable."""
-        body = raw
-        if self.signing_key is not None:
-            mac, _, body = raw.partition(b".")
-            if not hmac.compare_digest(mac, self._mac(key, body)):
-                logger.warning("cache %s: an entry with a bad signature was ignored", self.name)
-                return None
+    def _decode(self, raw: bytes) -> Any | None:
+        """The stored value, or None when it is unreadable."""
         try:
-            return json.loads(body)
+            return json.loads(raw)
         except ValueError:
             logger.warning("cache %s: an unreadable entry was ignored", self.name)
             return None

@@ -1,9 +1,10 @@
 """How the product and order services authenticate their callers: through the user service.
 
 `UserServiceSettings` is the settings of such a service, `user_client_hook` puts its
-`UserServiceClient` on `app.state.user_client` at start-up, and the dependencies resolve the
-request's bearer token to its user (`CurrentUserDep`), counting writes against the user's
-`write` rate-limit bucket (`WriterDep`).
+`UserServiceClient` on `app.state.user_client` at start-up (following the account-event feed
+until shutdown), and the dependencies resolve the request's bearer token to its user
+(`CurrentUserDep`), counting writes against the user's `write` rate-limit bucket
+(`WriterDep`).
 """
 
 from collections.abc import AsyncIterator
@@ -45,24 +46,23 @@ class UserServiceSettings(ServiceSettings):
 def user_client_hook(
     settings: UserServiceSettings, transport: httpx.AsyncBaseTransport | None = None
 ) -> StartupHook:
-    """A start-up hook that puts a `UserServiceClient` on `app.state.user_client`."""
+    """A start-up hook that puts a `UserServiceClient` on `app.state.user_client` and
+    follows the account-event feed until shutdown."""
 
     @asynccontextmanager
     async def hook(app: FastAPI) -> AsyncIterator[None]:
         client = UserServiceClient(
             settings.user_service_url,
             settings.user_service_secret.get_secret_value(),
-            redis=app.state.redis,
-            prefix=settings.redis_prefix,
             service=settings.service_name,
-            cache_secret=settings.secret.get_secret_value(),
             timeout=settings.internal_timeout_seconds,
             retries=USER_CALL_ATTEMPTS - 1,
             transport=transport,
         )
         app.state.user_client = client
         try:
-            yield
+            async with client.following():
+                yield
         finally:
             await client.aclose()
 

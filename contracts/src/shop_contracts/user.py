@@ -1,41 +1,54 @@
-"""The user service's internal contract: resolving a bearer token to a user.
+"""The user service's internal contract: resolving a bearer token to a user, and the feed of
+account events that ends tokens early.
 
 `POST /internal/v1/token/` with `TokenResolveRequest` answers `{"data": TokenUser}`, 401 for a
-bad token or a deleted user, 403 for a bad secret (docs/api.md). `UserServiceClient` is how
-the product and order services call it, caching each answer in their Redis under a hash of
-the token (never the token itself) for at most 30 s and never past the token's expiry.
+bad token or a deleted user, 403 for a bad secret; `GET /internal/v1/account-events/` answers
+`{"data": [AccountEvent]}` after a given `seq` (docs/api.md). `UserServiceClient` is how the
+product and order services call them.
 
-A cached answer authenticates a request, so Redis is not trusted with it: every entry is
-signed with a key derived from the calling service's own secret (`JsonCache` with a
-`signing_key`). An entry planted or altered by someone with Redis access but without that
-secret is ignored (`cache_requests_total{result="invalid"}`) and the user service is asked.
+The client keeps each resolution in the worker's memory under a hash of the token (never
+the token itself) for at most 30 s and never past the token's expiry, and follows the feed
+about twice a second to drop what a logout, a password change or a deletion ended. Nothing
+is kept in Redis: an entry there would outlive the events this process has seen.
 """
 
+import asyncio
 import base64
 import hashlib
 import json
 import time
 import uuid
-from typing import Annotated, Any
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, Field, ValidationError
-from redis.asyncio import Redis
+from pydantic import BaseModel, Field, RootModel
 
 from shop_common.clients import ServiceClient
-from shop_common.errors import Unauthorized
-from shop_common.redis import JsonCache, cache_signing_key
+from shop_common.errors import ServiceUnavailable, Unauthorized
+from shop_common.feed import FeedPoller
+from shop_common.local_cache import LocalCache
 from shop_common.schemas import InputModel
 
 __all__ = [
+    "ACCOUNT_EVENTS_PATH",
+    "FEED_POLL_SECONDS",
+    "TOKEN_CACHE_MAX_ENTRIES",
     "TOKEN_CACHE_MAX_SECONDS",
     "TOKEN_PATH",
+    "AccountEvent",
+    "AccountEventType",
     "TokenResolveRequest",
     "TokenUser",
     "UserServiceClient",
 ]
 
 TOKEN_PATH = "/internal/v1/token/"  # noqa: S105 - a route, not a secret
+ACCOUNT_EVENTS_PATH = "/internal/v1/account-events/"
 TOKEN_CACHE_MAX_SECONDS = 30
+TOKEN_CACHE_MAX_ENTRIES = 10_000  # per worker: a few MB at most
+FEED_POLL_SECONDS = 0.5
+AccountEventType = Literal["logout", "password_changed", "deleted"]
 
 
 class TokenResolveRequest(InputModel):
@@ -50,40 +63,80 @@ class TokenUser(BaseModel):
     name: str = ""
 
 
+class AccountEvent(BaseModel):
+    """One entry of the account-event feed: what ended some of a user's access tokens.
+
+    `logout` ends the one access token whose id (`jti`) is `token_id`; `password_changed`
+    ends every token of the user issued before it, that is of a generation (claim `gen`)
+    below `generation`; `deleted` ends every token of the user.
+    """
+
+    seq: int
+    type: AccountEventType
+    user_id: uuid.UUID
+    at: datetime
+    token_id: uuid.UUID | None = None
+    generation: int | None = None
+
+
+class _AccountEvents(RootModel[list[AccountEvent]]):
+    pass
+
+
+class _Claims(NamedTuple):
+    """What a cached resolution needs of its token: when it expires, which token it is and
+    which session generation (`gen`, bumped by a password change) issued it."""
+
+    exp: int
+    token_id: uuid.UUID
+    generation: int
+
+
+class _Resolution(NamedTuple):
+    user: TokenUser
+    token_id: uuid.UUID
+    generation: int
+
+
 class UserServiceClient(ServiceClient):
     target = "user"
 
-    def __init__(
-        self,
-        base_url: str,
-        secret: str,
-        *,
-        redis: Redis,
-        prefix: str,
-        service: str,
-        cache_secret: str,
-        **kwargs: Any,
-    ) -> None:
-        """`secret` is the user service's (sent on every call); `cache_secret` is the calling
-        service's own, the key the cached resolutions are signed with."""
+    def __init__(self, base_url: str, secret: str, *, service: str, **kwargs: Any) -> None:
         super().__init__(base_url, secret, service=service, **kwargs)
-        self.cache = JsonCache(
-            redis,
-            prefix=prefix,
-            name="token",
-            service=service,
-            signing_key=cache_signing_key(cache_secret, "token"),
+        self.tokens: LocalCache[_Resolution] = LocalCache(
+            max_entries=TOKEN_CACHE_MAX_ENTRIES, name="token", service=service
         )
+        self.feed = FeedPoller(
+            self.account_events, self.forget, name="account-event", interval=FEED_POLL_SECONDS
+        )
+        self._calls: dict[str, asyncio.Future[TokenUser]] = {}
+
+    def following(self) -> AbstractAsyncContextManager[object]:
+        """Follow the account-event feed while the block runs: resolutions are cached only
+        meanwhile, once the feed's tail is known."""
+        return self.feed.running()
 
     async def resolve_token(self, token: str) -> TokenUser:
-        """The token's user; 401 when the user service refuses the token, 503 when it fails."""
+        """The token's user; 401 when the user service refuses the token, 503 when it fails.
+
+        Concurrent misses of one token share one call to the user service, so an entry's
+        expiry under load costs one call, not one per request in flight.
+        """
         key = hashlib.sha256(token.encode()).hexdigest()
-        cached = await self.cache.get(key)
+        cached = self.tokens.get(key)
         if cached is not None:
-            try:
-                return TokenUser.model_validate(cached)
-            except ValidationError:  # signed by us but of another shape: ask again
-                pass
+            return cached.user
+        call = self._calls.get(key)
+        if call is None:
+            call = asyncio.ensure_future(self._resolve(key, token))
+            self._calls[key] = call
+            call.add_done_callback(lambda _: self._calls.pop(key, None))
+        return await asyncio.shield(call)
+
+    async def _resolve(self, key: str, token: str) -> TokenUser:
+        """Ask the user service; cache the answer unless the feed's tail is unknown yet or
+        something was dropped while the call was out."""
+        version = self.tokens.version if self.feed.cursor is not None else None
         body = TokenResolveRequest(token=token).model_dump()
         response = await self.post("resolve_token", TOKEN_PATH, body, idempotent=True)
         if response.status_code in (401, 422):
@@ -91,19 +144,44 @@ class UserServiceClient(ServiceClient):
         if response.status_code != 200:
             raise self.misconfigured(response)
         user = self.parse(response, TokenUser)
-        ttl = min(TOKEN_CACHE_MAX_SECONDS, _seconds_until_expiry(token))
-        await self.cache.set(key, user.model_dump(mode="json"), ttl_seconds=ttl)
+        claims = _unverified_claims(token)
+        if version is not None and claims is not None:
+            ttl = min(TOKEN_CACHE_MAX_SECONDS, claims.exp - time.time())
+            entry = _Resolution(user, claims.token_id, claims.generation)
+            self.tokens.set(key, entry, ttl=ttl, group=str(user.id), version=version)
         return user
 
+    async def account_events(self, after: int, limit: int) -> list[AccountEvent]:
+        """The feed's events after `after`; 503 when it cannot be read (not logged here:
+        the feed's poller reports a failing feed once)."""
+        params = {"after": after, "limit": limit}
+        response = await self.get("account_events", ACCOUNT_EVENTS_PATH, params)
+        if response.status_code != 200:
+            raise ServiceUnavailable(
+                f"The user service answered the account-event feed with {response.status_code}",
+                code="user_service_unavailable",
+            )
+        return self.parse(response, _AccountEvents).root
 
-def _seconds_until_expiry(token: str) -> int:
-    """The token's remaining life from its `exp` claim, read only to cap the cache TTL.
+    def forget(self, event: AccountEvent) -> None:
+        """Drop the cached resolutions `event` ended. A password change ends the tokens of
+        earlier generations only: the one issued with the new password stays."""
+        user = str(event.user_id)
+        if event.type == "logout":
+            self.tokens.drop_group(user, lambda entry: entry.token_id == event.token_id)
+        elif event.type == "password_changed" and event.generation is not None:
+            generation = event.generation
+            self.tokens.drop_group(user, lambda entry: entry.generation < generation)
+        else:
+            self.tokens.drop_group(user)
 
-    The user service has verified the token already; an unreadable claim means no caching.
-    """
+
+def _unverified_claims(token: str) -> _Claims | None:
+    """The claims a cache entry needs, read without checking the signature: the user service
+    has just accepted the token. None when unreadable (then nothing is cached)."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return int(claims["exp"] - time.time())
-    except (IndexError, KeyError, TypeError, ValueError):
-        return 0
+        return _Claims(int(claims["exp"]), uuid.UUID(str(claims["jti"])), int(claims.get("gen", 0)))
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError):
+        return None

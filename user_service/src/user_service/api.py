@@ -1,6 +1,8 @@
 """Routes of the user service: thin wrappers that parse, call the service and wrap."""
 
-from fastapi import Depends
+from typing import Annotated
+
+from fastapi import Depends, Query
 
 from shop_common.db import SessionDep
 from shop_common.errors import (
@@ -15,7 +17,7 @@ from shop_common.rate_limit import rate_limit
 from shop_common.routing import ShopRouter, error_responses
 from shop_common.schemas import DataResponse, MessageDataResponse, MessageResponse
 from shop_common.security import InternalSecretDep
-from shop_contracts.user import TokenResolveRequest, TokenUser
+from shop_contracts.user import AccountEvent, TokenResolveRequest, TokenUser
 from user_service import service
 from user_service.deps import (
     CurrentAuthDep,
@@ -53,6 +55,8 @@ internal_router = ShopRouter(
     errors=(DatabaseUnavailable, InvalidInternalSecret),
 )
 AUTHENTICATED = (NotAuthenticated, InvalidToken)
+MAX_SEQ = 2**63 - 1  # the feed's sequence is a bigint
+MAX_EVENTS = 1000
 
 
 @public_router.post(
@@ -147,6 +151,19 @@ async def resolve_token(
 ) -> DataResponse[TokenUser]:
     auth = await service.authenticate(session, tokens, denylist, access_token=body.token)
     return DataResponse(data=TokenUser.model_validate(auth.user, from_attributes=True))
+
+
+@internal_router.get("/account-events/")
+async def account_events(
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Events after this seq")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_EVENTS, description="Events per page (1..1000)")
+    ] = 500,
+) -> DataResponse[list[AccountEvent]]:
+    """The account-event feed, in `seq` order: logouts, password changes and deletions."""
+    events = await service.account_events(session, after=after, limit=limit)
+    return DataResponse(data=[AccountEvent.model_validate(e, from_attributes=True) for e in events])
 
 
 routers = [public_router, internal_router]

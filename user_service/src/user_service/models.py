@@ -3,17 +3,17 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shop_common.db import ModelDefaults, service_metadata
 
-__all__ = ["SCHEMA_REVISIONS", "Base", "RefreshToken", "User"]
+__all__ = ["SCHEMA_REVISIONS", "AccountEvent", "Base", "RefreshToken", "User"]
 
 
 # migrations/versions, oldest first, for /ready (create_service_app's schema_revisions);
 # tests/test_migrations.py fails until a new migration is added here.
-SCHEMA_REVISIONS = ("d00743bac25d", "29db6f1e4c87")
+SCHEMA_REVISIONS = ("d00743bac25d", "29db6f1e4c87", "5b0e7c4a9d21")
 
 
 class Base(ModelDefaults, DeclarativeBase):
@@ -54,3 +54,20 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AccountEvent(Base):
+    """One entry of the account-event feed (`shop_contracts.user.AccountEvent`): a logout
+    (`token_id`, the access token's jti), a password change (`generation`, the new token
+    generation) or a deletion. No foreign key: a deletion's event outlives its user."""
+
+    __tablename__ = "account_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[uuid.UUID]
+    token_id: Mapped[uuid.UUID | None]
+    generation: Mapped[int | None]
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )

@@ -1,16 +1,20 @@
 """All SQL of the user service."""
 
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Row, bindparam, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shop_common.db import insert, remove
-from user_service.models import RefreshToken, User
+from shop_contracts.user import AccountEventType
+from user_service.models import AccountEvent, RefreshToken, User
 
 __all__ = [
+    "ACCOUNT_EVENT_RETENTION",
     "ProfileRow",
+    "add_account_event",
     "add_refresh_token",
     "create_user",
     "delete_user",
@@ -18,10 +22,18 @@ __all__ = [
     "get_user",
     "get_user_by_email",
     "get_user_profile",
+    "list_account_events",
     "lock_user",
     "revoke_refresh_family",
     "revoke_user_refresh_tokens",
 ]
+
+# Logout and password-change events matter to caches of at most 30 s; a day is kept for
+# operators. Deletion events are kept: a consumer that was down must still see them.
+ACCOUNT_EVENT_RETENTION = timedelta(days=1)
+# Held from an event's insert to its commit, so events commit in `seq` order and a reader
+# that has seen `seq` n never meets a later commit below n (a skipped event).
+_ACCOUNT_EVENTS_LOCK = 0x6163636F756E74  # "account"
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -125,3 +137,34 @@ async def _revoke(session: AsyncSession, which: ColumnElement[bool], *, now: dat
     await session.execute(
         update(RefreshToken).where(which, RefreshToken.revoked_at.is_(None)).values(revoked_at=now)
     )
+
+
+async def add_account_event(
+    session: AsyncSession,
+    *,
+    kind: AccountEventType,
+    user_id: uuid.UUID,
+    token_id: uuid.UUID | None = None,
+    generation: int | None = None,
+) -> AccountEvent:
+    """Append an event to the feed in the caller's transaction, last of its writes: the
+    feed's lock is held until that transaction ends. Expired events are pruned on the way."""
+    await session.execute(select(func.pg_advisory_xact_lock(_ACCOUNT_EVENTS_LOCK)))
+    await session.execute(
+        delete(AccountEvent).where(
+            AccountEvent.at < func.now() - ACCOUNT_EVENT_RETENTION,
+            AccountEvent.type != "deleted",
+        )
+    )
+    event = AccountEvent(type=kind, user_id=user_id, token_id=token_id, generation=generation)
+    return await insert(session, event)
+
+
+async def list_account_events(
+    session: AsyncSession, *, after: int, limit: int
+) -> Sequence[AccountEvent]:
+    """Events with a `seq` above `after`, oldest first."""
+    result = await session.execute(
+        select(AccountEvent).where(AccountEvent.seq > after).order_by(AccountEvent.seq).limit(limit)
+    )
+    return result.scalars().all()

@@ -7,9 +7,14 @@ which a password change bumps, so tokens from before a change are refused by gen
 never by comparing clocks. Writes that must not interleave with a password change or an
 account deletion lock the user's row (`repository.lock_user`) before any token row, after
 their hash, never across it.
+
+Each logout, password change and deletion also appends an event to the account-event feed
+(`repository.add_account_event`) in its own transaction, which the product and order
+services read to drop the token resolutions they cache.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -22,7 +27,7 @@ from shop_common.errors import InvalidToken, ValidationFailed
 from shop_common.rate_limit import RateLimiter
 from user_service import repository
 from user_service.errors import EmailTaken, InvalidCredentials, InvalidOldPassword
-from user_service.models import User
+from user_service.models import AccountEvent, User
 from user_service.passwords import (
     HashingSlots,
     hash_password,
@@ -40,6 +45,7 @@ from user_service.tokens import Claims, Denylist, TokenIssuer, hash_token
 
 __all__ = [
     "Authenticated",
+    "account_events",
     "authenticate",
     "change_password",
     "delete_account",
@@ -221,6 +227,9 @@ async def logout(
         stored.revoked_at = _now()
     await session.flush()
     await denylist.add(auth.claims)
+    await repository.add_account_event(
+        session, kind="logout", user_id=auth.user.id, token_id=auth.claims.jti
+    )
 
 
 async def update_profile(session: AsyncSession, *, user: User, data: ProfileUpdate) -> User:
@@ -241,6 +250,7 @@ async def update_profile(session: AsyncSession, *, user: User, data: ProfileUpda
 
 async def delete_account(session: AsyncSession, *, user: User) -> None:
     await repository.delete_user(session, await _lock_account(session, user.id))
+    await repository.add_account_event(session, kind="deleted", user_id=user.id)
 
 
 async def change_password(
@@ -264,7 +274,9 @@ async def change_password(
     user.token_generation += 1
     user.tokens_valid_after = user.modified_at = now
     await repository.revoke_user_refresh_tokens(session, user.id, now=now)
-    await session.flush()
+    await repository.add_account_event(
+        session, kind="password_changed", user_id=user.id, generation=user.token_generation
+    )
 
 
 def _check_new_password(data: ChangePasswordRequest, email: str) -> None:
@@ -292,3 +304,9 @@ async def _verify_old_password(
         raise InvalidOldPassword()
     await limiter.clear(ACCOUNT_BUCKET, key)
     return verified
+
+
+async def account_events(
+    session: AsyncSession, *, after: int, limit: int
+) -> Sequence[AccountEvent]:
+    return await repository.list_account_events(session, after=after, limit=limit)
