@@ -1,14 +1,15 @@
 """Calls and database reads the stock tests share."""
 
+import asyncio
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from product_service.models import Reservation, ReservationItem
 
@@ -68,3 +69,27 @@ def statements_sent(app: FastAPI) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@asynccontextmanager
+async def product_locked(engine: AsyncEngine, product: dict[str, Any]) -> AsyncIterator[None]:
+    """Hold the product's row lock (as a concurrent reserve would) until the block ends."""
+    async with engine.connect() as blocker:
+        lock = text("SELECT 1 FROM products WHERE id = :id FOR UPDATE")
+        await blocker.execute(lock, {"id": uuid.UUID(product["id"])})
+        yield
+        await blocker.rollback()
+
+
+async def until_waiting_for_locks(engine: AsyncEngine, count: int) -> None:
+    """Return once `count` sessions of this database wait for a lock (poll, 10 s at most)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = asyncio.get_running_loop().time() + 10
+    async with engine.connect() as conn:
+        while (await conn.scalar(query)) != count:
+            assert asyncio.get_running_loop().time() < deadline, f"never {count} waiting"
+            await asyncio.sleep(0.02)
+            await conn.rollback()

@@ -224,3 +224,61 @@ async def test_reserve_bumps_the_etag_of_each_product(client: httpx.AsyncClient)
 
     read = await client.get(f"/api/v1/product/{lamp['id']}/")
     assert read.headers["ETag"] == f'"{lamp["id"]}-2"'
+
+
+async def test_reserve_with_unknown_and_short_lines_is_404_naming_the_unknown_ones(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    lamp = await create_product(client, stock=2)
+    chair = await create_product(client, stock=10)
+    unknown = [str(uuid.uuid4()), str(uuid.uuid4())]
+    order_id = uuid.uuid4()
+
+    response = await reserve(
+        client,
+        order_id,
+        [(unknown[0], 1), (lamp["id"], 3), (chair["id"], 1), (unknown[1], 1)],
+    )
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "message": "Unknown products",
+        "code": "product_not_found",
+        "details": [{"product_id": unknown[0]}, {"product_id": unknown[1]}],
+    }
+    assert [await stock_of(db, p) for p in (lamp, chair)] == [2, 10]
+    assert await reservation_of(db, order_id) is None
+    assert await lines_of(db, order_id) == []
+
+
+async def test_reserve_repeated_after_the_stock_ran_out_returns_the_first_answer(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    lamp = await create_product(client, stock=3)
+    order_id = uuid.uuid4()
+    first = await reserve(client, order_id, [(lamp["id"], 3)])
+
+    again = await reserve(client, order_id, [(lamp["id"], 3)])
+
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert await stock_of(db, lamp) == 0
+    assert len(await lines_of(db, order_id)) == 1
+
+
+async def test_reserve_of_an_order_released_before_it_leaves_the_released_row_alone(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    lamp = await create_product(client, stock=5)
+    order_id = uuid.uuid4()
+    await release(client, order_id)
+
+    response = await reserve(client, order_id, [(lamp["id"], 1), (str(uuid.uuid4()), 1)])
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "reservation_released"
+    assert await stock_of(db, lamp) == 5
+    reservation = await reservation_of(db, order_id)
+    assert reservation is not None
+    assert reservation.released_at is not None
+    assert await lines_of(db, order_id) == []

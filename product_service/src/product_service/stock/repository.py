@@ -1,59 +1,41 @@
-"""All SQL of stock reservations.
+"""All SQL of stock reservations: one statement per step, each its own transaction.
 
-Locks are always taken in the same order: the order's reservation row first, then product
-rows by ascending id. Two requests touching the same products therefore queue instead of
-deadlocking, whatever the order of the items they were given.
+They run on `Database.connection()` (autocommit), so a reserve or a release commits with its
+one round trip, and a statement that fails (a refusal is no failure) leaves nothing behind.
+Each is built once, and asyncpg prepares it once per pooled connection.
 
-A reserve is two statements (issue 12): the claim of the order, then `take_stock`, which
-locks, checks, takes and records in one. An `UPDATE ... FROM` does not lock in any fixed
-order by itself, so every product row is first locked by a sub-select sorted by id
-(`SELECT ... ORDER BY id FOR UPDATE`: PostgreSQL sorts before it locks) that the update
-joins: a row is updated only once that sub-select has locked it, and it locks in id order.
+Lock order, in every statement here: product rows by ascending id, then the order's
+reservation row, and nothing after that row. A transaction that waits for a product holds
+only products of lower ids; one that waits for a reservation row waits for a transaction that
+already holds every lock it will take. So reserves and releases queue, never deadlock
+(docs/architecture.md, "Stock reservations").
+
+Every statement reads as of its start (READ COMMITTED). A row locked after a wait is read as
+committed then; a reservation row committed during the statement cannot be read, only met by
+the claim's `ON CONFLICT`. A reserve or release that meets one says so, and the service reads
+again in a new statement.
 """
 
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
 
-from sqlalchemy import (
-    Integer,
-    Select,
-    Subquery,
-    Table,
-    Uuid,
-    bindparam,
-    column,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Integer, Uuid, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from product_service.catalogue.cache import LiveState
-from product_service.models import Product, Reservation, ReservationItem
 
 __all__ = [
     "Attempt",
+    "Release",
+    "Stored",
+    "StoredItem",
     "Taken",
-    "claim_reservation",
-    "get_items",
-    "give_back",
-    "lock_reservation",
-    "mark_released",
+    "get_reservation",
+    "release",
     "take_stock",
 ]
-
-# The Core tables: each statement below is one round trip, not an ORM unit of work. The
-# statements of a reserve are built once, with bound parameters, and run on the session's
-# connection: building the statement and its cache key took a third of a reserve's CPU
-# when it was rebuilt on every call (issue 12, py-spy of a product worker).
-_products = cast(Table, Product.__table__)
-_items = cast(Table, ReservationItem.__table__)
-_reservations = cast(Table, Reservation.__table__)
-# What a write returns for the cache's live part, in `LiveState`'s order.
-_LIVE = (_products.c.id, _products.c.version, _products.c.stock, _products.c.modified_at)
 
 
 @dataclass(frozen=True)
@@ -66,157 +48,178 @@ class Taken:
     live: LiveState
 
 
-async def claim_reservation(
-    session: AsyncSession, order_id: uuid.UUID, *, released: bool = False
-) -> bool:
-    """Insert the order's reservation row; False when it exists already.
-
-    A concurrent claim of the same order waits here until the first one commits or rolls
-    back, so two requests for one order never both proceed.
-    """
-    connection = await session.connection()
-    result = await connection.execute(_CLAIM[released], {"order_id": order_id})
-    return result.scalar_one_or_none() is not None
-
-
-def _claim_statement(released: bool) -> Any:
-    return (
-        insert(_reservations)
-        .values(order_id=bindparam("order_id"), released_at=func.now() if released else None)
-        .on_conflict_do_nothing(index_elements=[_reservations.c.order_id])
-        .returning(_reservations.c.order_id)
-    )
-
-
-_CLAIM = {released: _claim_statement(released) for released in (False, True)}
-
-
-async def lock_reservation(session: AsyncSession, order_id: uuid.UUID) -> Reservation | None:
-    result = await session.execute(
-        select(Reservation).where(Reservation.order_id == order_id).with_for_update()
-    )
-    return result.scalar_one_or_none()
-
-
-async def get_items(session: AsyncSession, order_id: uuid.UUID) -> list[ReservationItem]:
-    result = await session.execute(
-        select(ReservationItem)
-        .where(ReservationItem.order_id == order_id)
-        .order_by(ReservationItem.line)
-    )
-    return list(result.scalars())
-
-
-def _locked_in_id_order(ids: Select[Any]) -> Subquery:
-    """The products among `ids`, locked one by one in ascending id order."""
-    query = select(_products.c.id).where(_products.c.id.in_(ids))
-    return query.order_by(_products.c.id).with_for_update().subquery("locked")
-
-
 @dataclass(frozen=True)
 class Attempt:
-    """What `take_stock` did: the products taken, and the stock every existing wanted
-    product had when it was locked (the 409's `available`)."""
+    """What `take_stock` did: the products taken (all wanted, or none), and the stock every
+    existing wanted product had when it was locked (the 409's `available`)."""
 
     taken: dict[uuid.UUID, Taken]
     available: dict[uuid.UUID, int]
 
 
-async def take_stock(
-    session: AsyncSession, order_id: uuid.UUID, wanted: Mapping[uuid.UUID, int]
-) -> Attempt:
-    """Lock the wanted products in id order, take each quantity from those that have it and
-    record the order's lines for them, in one statement.
-
-    When not every wanted product was taken the caller must refuse (raise), so the
-    transaction rolls back what this took and recorded; the refusal's details come from the
-    same statement, so a short order holds its locks for no further round trip.
+# Locks the wanted products in id order (`FOR UPDATE` in a sub-select sorted by id:
+# PostgreSQL sorts before it locks), unless the order's reservation is visible already (a
+# repeat: nothing to lock). Only when every wanted product is there with enough stock does
+# it claim the order, and only a claim it inserted lets it take the stock and record the
+# lines: so a refusal, or a claim another request of the same order won, takes nothing and
+# leaves no row. The claim comes after the product locks, so a concurrent claim of the same
+# order (the same products: queued behind their locks) has committed or failed by then.
+_TAKE_STOCK = text(
     """
-    connection = await session.connection()
-    parameters = {"ids": list(wanted), "quantities": list(wanted.values()), "order_id": order_id}
+    WITH wanted AS (
+        SELECT * FROM unnest(:product_ids, :quantities) WITH ORDINALITY
+            AS wanted(product_id, quantity, line)
+    ), locked AS (
+        SELECT products.id, products.stock FROM products
+        WHERE products.id IN (SELECT product_id FROM wanted)
+            AND NOT EXISTS (SELECT FROM reservations WHERE order_id = :order_id)
+        ORDER BY products.id
+        FOR UPDATE
+    ), claimed AS (
+        INSERT INTO reservations (order_id)
+        SELECT :order_id
+        WHERE (
+            SELECT count(*) FROM locked JOIN wanted ON wanted.product_id = locked.id
+            WHERE locked.stock >= wanted.quantity
+        ) = cardinality(:product_ids)
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+    ), taken AS (
+        UPDATE products SET stock = products.stock - wanted.quantity,
+            version = products.version + 1, modified_at = now()
+        FROM wanted, claimed
+        WHERE products.id = wanted.product_id
+        RETURNING products.id, products.version, products.stock, products.modified_at,
+            products.name, products.price
+    ), recorded AS (
+        INSERT INTO reservation_items (order_id, line, product_id, name, unit_price, quantity)
+        SELECT :order_id, wanted.line, taken.id, taken.name, taken.price, wanted.quantity
+        FROM taken JOIN wanted ON wanted.product_id = taken.id
+    )
+    SELECT locked.id, locked.stock AS available, taken.version, taken.stock,
+        taken.modified_at, taken.name, taken.price
+    FROM locked LEFT JOIN taken ON taken.id = locked.id
+    """
+).bindparams(
+    bindparam("order_id", type_=Uuid),
+    bindparam("product_ids", type_=ARRAY(Uuid)),
+    bindparam("quantities", type_=ARRAY(Integer)),
+)
+
+
+async def take_stock(
+    connection: AsyncConnection, order_id: uuid.UUID, wanted: Mapping[uuid.UUID, int]
+) -> Attempt:
+    """Take every wanted quantity and record the order's lines, or take nothing: one
+    statement. Nothing is taken when a product is unknown or short, or when the order's
+    reservation exists (visible or committed meanwhile): the caller then reads it."""
+    parameters = {
+        "order_id": order_id,
+        "product_ids": list(wanted),
+        "quantities": list(wanted.values()),
+    }
     rows = (await connection.execute(_TAKE_STOCK, parameters)).all()
     return Attempt(
         taken={
-            row.id: Taken(row.name, row.price, LiveState(*row[2:6]))
+            row.id: Taken(row.name, row.price, LiveState(row.id, *row[2:5]))
             for row in rows
-            if row.id is not None
+            if row.version is not None
         },
-        available={row.locked_id: row.available for row in rows},
+        available={row.id: row.available for row in rows},
     )
 
 
-def _take_stock_statement() -> Any:
-    """`take_stock`'s statement, with the parameters `ids`, `quantities` and `order_id`."""
-    unnest = func.unnest(
-        bindparam("ids", type_=ARRAY(Uuid)),
-        bindparam("quantities", type_=ARRAY(Integer)),
-    ).table_valued(column("product_id", Uuid), column("quantity", Integer), with_ordinality="line")
-    w = select(unnest.render_derived("items")).cte("wanted")
-    p = _products
-    locked = (
-        select(p.c.id, p.c.stock)
-        .where(p.c.id.in_(select(w.c.product_id)))
-        .order_by(p.c.id)
-        .with_for_update()
-        .cte("locked")
-    )
-    taken = (
-        update(p)
-        .where(p.c.id == locked.c.id, p.c.id == w.c.product_id, p.c.stock >= w.c.quantity)
-        .values(stock=p.c.stock - w.c.quantity, version=p.c.version + 1, modified_at=func.now())
-        .returning(*_LIVE, p.c.name, p.c.price)
-        .cte("taken")
-    )
-    lines = select(
-        bindparam("order_id", type_=Uuid),
-        w.c.line,
-        taken.c.id,
-        taken.c.name,
-        taken.c.price,
-        w.c.quantity,
-    ).join_from(taken, w, w.c.product_id == taken.c.id)
-    recorded = insert(_items).from_select(
-        ["order_id", "line", "product_id", "name", "unit_price", "quantity"], lines
-    )
-    return (
-        select(locked.c.id.label("locked_id"), locked.c.stock.label("available"), *taken.c)
-        .select_from(locked.outerjoin(taken, taken.c.id == locked.c.id))
-        .add_cte(recorded.cte("recorded"))
-    )
+@dataclass(frozen=True)
+class StoredItem:
+    product_id: uuid.UUID
+    name: str
+    unit_price: int
+    quantity: int
 
 
-_TAKE_STOCK = _take_stock_statement()
+@dataclass(frozen=True)
+class Stored:
+    """An order's reservation as committed: its lines in order, or released."""
+
+    released: bool
+    items: list[StoredItem]
 
 
-async def mark_released(session: AsyncSession, order_id: uuid.UUID) -> bool:
-    """Mark the order's reservation released; False when it was already.
-
-    The update locks the row, so a concurrent release waits, then sees it released.
+_GET_RESERVATION = text(
     """
-    result = await session.execute(
-        update(Reservation)
-        .where(Reservation.order_id == order_id, Reservation.released_at.is_(None))
-        .values(released_at=func.now())
-        .returning(Reservation.order_id)
-    )
-    return result.scalar_one_or_none() is not None
+    SELECT reservations.released_at IS NOT NULL AS released, reservation_items.product_id,
+        reservation_items.name, reservation_items.unit_price, reservation_items.quantity
+    FROM reservations
+    LEFT JOIN reservation_items ON reservation_items.order_id = reservations.order_id
+    WHERE reservations.order_id = :order_id
+    ORDER BY reservation_items.line
+    """
+).bindparams(bindparam("order_id", type_=Uuid))
 
 
-async def give_back(session: AsyncSession, order_id: uuid.UUID) -> list[LiveState]:
-    """Put every reserved quantity of the order back, locking products in id order;
-    deleted products are skipped. Returns the new states of the products given to."""
-    owed = (
-        select(_items.c.product_id, func.sum(_items.c.quantity).label("quantity"))
-        .where(_items.c.order_id == order_id)
-        .group_by(_items.c.product_id)
-        .subquery("owed")
+async def get_reservation(connection: AsyncConnection, order_id: uuid.UUID) -> Stored | None:
+    rows = (await connection.execute(_GET_RESERVATION, {"order_id": order_id})).all()
+    if not rows:
+        return None
+    items = [StoredItem(*row[1:]) for row in rows if row.product_id is not None]
+    return Stored(released=rows[0].released, items=items)
+
+
+@dataclass(frozen=True)
+class Release:
+    """What `release` did: `released` only for the call that gave the stock back (with the
+    new states of the products given to); `settled` False when the order's reservation was
+    committed during the statement, so it could not be read: run it again."""
+
+    released: bool
+    settled: bool
+    given: list[LiveState]
+
+
+# Reads the order's reservation as of the statement's start. An unreleased one: lock the
+# products it holds in id order, then mark it released (the UPDATE locks the row and
+# re-checks it after any wait, so of two releases one marks it), and only a mark lets it
+# give the stock back (deleted products are skipped). None visible: insert it released, so
+# a reserve arriving late is refused; a row met there was committed meanwhile.
+_RELEASE = text(
+    """
+    WITH seen AS (
+        SELECT released_at FROM reservations WHERE order_id = :order_id
+    ), owed AS (
+        SELECT product_id, sum(quantity) AS quantity FROM reservation_items
+        WHERE order_id = :order_id AND EXISTS (SELECT FROM seen WHERE released_at IS NULL)
+        GROUP BY product_id
+    ), locked AS (
+        SELECT id FROM products WHERE id IN (SELECT product_id FROM owed)
+        ORDER BY id
+        FOR UPDATE
+    ), marked AS (
+        UPDATE reservations SET released_at = now()
+        FROM (SELECT count(*) FROM locked) AS products_locked_first
+        WHERE order_id = :order_id AND released_at IS NULL
+        RETURNING order_id
+    ), claimed AS (
+        INSERT INTO reservations (order_id, released_at)
+        SELECT :order_id, now() WHERE NOT EXISTS (SELECT FROM seen)
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+    ), given AS (
+        UPDATE products SET stock = products.stock + owed.quantity,
+            version = products.version + 1, modified_at = now()
+        FROM owed, locked, marked
+        WHERE products.id = owed.product_id AND products.id = locked.id
+        RETURNING products.id, products.version, products.stock, products.modified_at
     )
-    locked = _locked_in_id_order(select(owed.c.product_id))
-    p = _products
-    result = await session.execute(
-        update(p)
-        .where(p.c.id == locked.c.id, p.c.id == owed.c.product_id)
-        .values(stock=p.c.stock + owed.c.quantity, version=p.c.version + 1, modified_at=func.now())
-        .returning(*_LIVE)
-    )
-    return [LiveState(*row) for row in result.all()]
+    SELECT EXISTS (SELECT FROM seen) OR EXISTS (SELECT FROM claimed) AS settled,
+        EXISTS (SELECT FROM marked) AS released,
+        given.id, given.version, given.stock, given.modified_at
+    FROM (SELECT) AS outcome LEFT JOIN given ON true
+    """
+).bindparams(bindparam("order_id", type_=Uuid))
+
+
+async def release(connection: AsyncConnection, order_id: uuid.UUID) -> Release:
+    """Give back what the order reserved, once, in one statement (see `Release`)."""
+    rows = (await connection.execute(_RELEASE, {"order_id": order_id})).all()
+    given = [LiveState(*row[2:]) for row in rows if row.id is not None]
+    return Release(released=rows[0].released, settled=rows[0].settled, given=given)
