@@ -105,6 +105,30 @@ async def test_a_retry_that_succeeds_returns_its_answer() -> None:
     assert len(callee.calls) == 3
 
 
+@pytest.mark.parametrize(
+    ("fault", "unknown"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ReadTimeout("slow"), True),
+        (httpx.RemoteProtocolError("reset"), True),
+        (500, True),
+    ],
+    ids=["refused", "timeout", "reset", "500"],
+)
+async def test_an_answer_is_marked_unknown_after_an_attempt_that_may_have_acted(
+    fault: int | Exception, unknown: bool
+) -> None:
+    callee = Callee(fault, 409)
+    response = await client_for(callee).post("reserve", "/reserve/", {}, idempotent=True)
+    assert response.status_code == 409
+    assert response.earlier_attempt_unknown is unknown
+
+
+async def test_a_first_answer_is_not_marked_unknown() -> None:
+    response = await client_for(Callee(409)).post("reserve", "/reserve/", {}, idempotent=True)
+    assert response.earlier_attempt_unknown is False
+
+
 @pytest.mark.parametrize("fault", [500, httpx.ReadTimeout("slow"), httpx.ConnectError("x")])
 async def test_a_non_idempotent_call_is_never_retried(fault: int | Exception) -> None:
     callee = Callee(fault)
