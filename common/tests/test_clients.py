@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from shop_common.clients import ServiceClient, call_budget_seconds
+from shop_common.clients import ServiceClient, ServiceResponse, call_budget_seconds
 from shop_common.errors import ServiceUnavailable
 from shop_common.logs import use_request_id
 from shop_common.testing.secrets import strong_secret
@@ -105,6 +105,30 @@ async def test_a_retry_that_succeeds_returns_its_answer() -> None:
     assert len(callee.calls) == 3
 
 
+@pytest.mark.parametrize(
+    ("fault", "unknown"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ReadTimeout("slow"), True),
+        (httpx.RemoteProtocolError("reset"), True),
+        (500, True),
+    ],
+    ids=["refused", "timeout", "reset", "500"],
+)
+async def test_an_answer_is_marked_unknown_after_an_attempt_that_may_have_acted(
+    fault: int | Exception, unknown: bool
+) -> None:
+    callee = Callee(fault, 409)
+    response = await client_for(callee).post("reserve", "/reserve/", {}, idempotent=True)
+    assert response.status_code == 409
+    assert response.earlier_attempt_unknown is unknown
+
+
+async def test_a_first_answer_is_not_marked_unknown() -> None:
+    response = await client_for(Callee(409)).post("reserve", "/reserve/", {}, idempotent=True)
+    assert response.earlier_attempt_unknown is False
+
+
 @pytest.mark.parametrize("fault", [500, httpx.ReadTimeout("slow"), httpx.ConnectError("x")])
 async def test_a_non_idempotent_call_is_never_retried(fault: int | Exception) -> None:
     callee = Callee(fault)
@@ -146,22 +170,22 @@ def test_the_call_budget_is_every_attempt_timing_out_plus_the_backoffs() -> None
 
 
 async def test_parse_reads_the_data_of_a_success_envelope() -> None:
-    response = httpx.Response(200, json={"data": {"reserved": 3}})
+    response = ServiceResponse(200, b'{"data": {"reserved": 3}}')
     assert client_for(Callee(200)).parse(response, Reservation) == Reservation(reserved=3)
 
 
 @pytest.mark.parametrize(
     "response",
     [
-        httpx.Response(200, content=b"<html>gateway</html>"),
-        httpx.Response(200, content=b""),
-        httpx.Response(200, json={"reserved": 3}),
-        httpx.Response(200, json={"data": {"reserved": "many"}}),
-        httpx.Response(200, json=["data"]),
+        ServiceResponse(200, b"<html>gateway</html>"),
+        ServiceResponse(200, b""),
+        ServiceResponse(200, b'{"reserved": 3}'),
+        ServiceResponse(200, b'{"data": {"reserved": "many"}}'),
+        ServiceResponse(200, b'["data"]'),
     ],
     ids=["html", "empty", "no-envelope", "wrong-shape", "a-list"],
 )
-def test_parse_of_an_unreadable_answer_is_503(response: httpx.Response) -> None:
+def test_parse_of_an_unreadable_answer_is_503(response: ServiceResponse) -> None:
     with pytest.raises(ServiceUnavailable) as raised:
         client_for(Callee(200)).parse(response, Reservation)
     assert raised.value.status_code == 503
@@ -170,7 +194,7 @@ def test_parse_of_an_unreadable_answer_is_503(response: httpx.Response) -> None:
 
 
 def test_a_refused_secret_is_reported_as_this_services_misconfiguration() -> None:
-    error = client_for(Callee(403)).misconfigured(httpx.Response(403))
+    error = client_for(Callee(403)).misconfigured(ServiceResponse(403, b""))
     assert (error.status_code, error.code) == (503, "stock_service_unavailable")
     assert error.message == "The stock service refused this service's credentials"
 

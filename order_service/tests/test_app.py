@@ -56,12 +56,10 @@ def test_settings_read_the_product_service_from_the_environment(
     monkeypatch.setenv("ORDER_SERVICE_DATABASE_URL", "postgresql+asyncpg://db/orders")
     monkeypatch.setenv("PRODUCT_SERVICE_URL", "http://product:8002")
     monkeypatch.setenv("PRODUCT_SERVICE_SECRET", "p" * 40)
-    monkeypatch.setenv("ORDER_SERVICE_HTTP_TRANSPORT", "aiohttp")
     monkeypatch.setenv("ENVIRONMENT", "development")
     settings = Settings()
     assert settings.product_service_url == "http://product:8002"
     assert settings.product_service_secret.get_secret_value() == "p" * 40
-    assert settings.http_transport == "aiohttp"
     assert settings.service_name == "order"
 
 

@@ -1,17 +1,22 @@
-"""The base of the typed HTTP clients for calls between services, one `httpx.AsyncClient` each.
+"""The base of the typed HTTP clients for calls between services, one long-lived session each.
 
 `ServiceClient` adds what every internal call needs: the callee's shared secret, the
 caller's `X-Request-ID`, a timeout, retries with backoff for idempotent calls, metrics per
 target/operation/outcome, and one rule for failures: a dead or failing callee becomes
-`ServiceUnavailable` (503), never a 500 and never a hang. The clients of each callee, and
-the models of what they send and receive, are in the `shop_contracts` package.
+`ServiceUnavailable` (503), never a 500 and never a hang. It sends through aiohttp, or
+through the httpx transport a test or an in-process app gives it (`shop_common.transport`),
+and answers a `ServiceResponse` either way. The clients of each callee, and the models of
+what they send and receive, are in the `shop_contracts` package.
 """
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -20,17 +25,46 @@ from shop_common.errors import ServiceUnavailable
 from shop_common.logs import REQUEST_ID_HEADER, current_request_id
 from shop_common.metrics import INTERNAL_CLIENT_DURATION, INTERNAL_CLIENT_REQUESTS
 from shop_common.security import INTERNAL_SECRET_HEADER
+from shop_common.transport import (
+    AiohttpTransport,
+    CallInterrupted,
+    CallNotSent,
+    HttpxTransport,
+    Transport,
+)
 
-__all__ = ["CLIENT_LIMITS", "ServiceClient", "call_budget_seconds", "earlier_attempt_unknown"]
+__all__ = ["ServiceClient", "ServiceResponse", "call_budget_seconds"]
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-# Connection pool of every internal client (and of any transport put under one).
-CLIENT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceResponse:
+    """A callee's answer below 500.
+
+    `earlier_attempt_unknown` is set when an attempt before this one failed in a way that
+    may have taken effect (a timeout, a reset, a 5xx): the callee may have acted on it
+    although this answer refuses.
+    """
+
+    status_code: int
+    content: bytes
+    earlier_attempt_unknown: bool = False
+
+    def json(self) -> Any:
+        """The body as JSON; a `ValueError` when it is not."""
+        return json.loads(self.content)
 
 
 class ServiceClient:
-    """Base of the typed clients: subclasses add one method per remote operation."""
+    """Base of the typed clients: subclasses add one method per remote operation.
+
+    Create it inside the event loop (in `lifespan`) and close it at shutdown: without a
+    `transport` it opens one aiohttp session, with one (an httpx transport: tests' fakes,
+    in-process apps) it sends through that instead.
+    """
 
     target = "service"
 
@@ -46,16 +80,15 @@ class ServiceClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.service = service
-        # httpx's timeouts bound each phase (connect, every read); this bounds the attempt.
+        # The transports bound each phase (connect, every read); this bounds the attempt.
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self.http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)),
-            headers={INTERNAL_SECRET_HEADER: secret},
-            transport=transport,
-            limits=CLIENT_LIMITS,
+        headers = {INTERNAL_SECRET_HEADER: secret, **JSON_HEADERS}
+        self.transport: Transport = (
+            AiohttpTransport(base_url, headers, timeout=timeout)
+            if transport is None
+            else HttpxTransport(base_url, headers, timeout=timeout, transport=transport)
         )
 
     def call_budget_seconds(self, *, idempotent: bool = True) -> float:
@@ -64,27 +97,26 @@ class ServiceClient:
         )
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.transport.aclose()
 
     async def post(
         self, operation: str, path: str, body: Any, *, idempotent: bool
-    ) -> httpx.Response:
+    ) -> ServiceResponse:
         """POST `body`; answers below 500 are returned, anything else raises 503.
 
         A timeout, a reset or a 5xx means the call may or may not have taken effect on the
         callee: only idempotent calls are retried, and a caller must never assume it did not.
-        At most `call_budget_seconds()` pass before this returns or raises. A response after
-        such a failed attempt is marked (`earlier_attempt_unknown`): the callee may have
-        acted on an earlier attempt although this one refused.
+        A refused connection sent nothing. At most `call_budget_seconds()` pass before this
+        returns or raises.
         """
+        content = _encode(body)
         attempts = 1 + (self.retries if idempotent else 0)
         unknown = False
         for attempt in range(attempts):
-            outcome, response = await self._attempt(operation, path, body)
-            if response is not None and outcome != "server_error":
-                response.extensions[_EARLIER_UNKNOWN] = unknown
-                return response
-            unknown = True
+            outcome, answer, sent = await self._attempt(operation, path, content)
+            if answer is not None and outcome != "server_error":
+                return ServiceResponse(*answer, earlier_attempt_unknown=unknown)
+            unknown = unknown or sent
             if attempt + 1 < attempts:
                 await asyncio.sleep(self.backoff * 2**attempt)
         logger.warning(
@@ -94,16 +126,17 @@ class ServiceClient:
 
     async def get(
         self, operation: str, path: str, params: Mapping[str, str | int]
-    ) -> httpx.Response:
+    ) -> ServiceResponse:
         """GET `path?params` once: an answer below 500 is returned, anything else raises 503.
 
         Neither retried nor logged: a GET between services is a poll, which its caller
         repeats on its own schedule and reports once.
         """
-        outcome, response = await self._attempt(operation, path, None, method="GET", params=params)
-        if response is None or outcome == "server_error":
+        query = f"{path}?{urlencode(params)}" if params else path
+        outcome, answer, _ = await self._attempt(operation, query, None)
+        if answer is None or outcome == "server_error":
             raise self._unavailable()
-        return response
+        return ServiceResponse(*answer)
 
     def _unavailable(self) -> ServiceUnavailable:
         return ServiceUnavailable(
@@ -112,37 +145,30 @@ class ServiceClient:
         )
 
     async def _attempt(
-        self,
-        operation: str,
-        path: str,
-        body: Any,
-        *,
-        method: str = "POST",
-        params: Mapping[str, str | int] | None = None,
-    ) -> tuple[str, httpx.Response | None]:
+        self, operation: str, path: str, content: bytes | None
+    ) -> tuple[str, tuple[int, bytes] | None, bool]:
+        """The outcome's metric label, the answer if any, and whether the callee may have
+        seen the request."""
         started = time.perf_counter()
-        response: httpx.Response | None = None
+        answer: tuple[int, bytes] | None = None
+        sent = True
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self.http.request(
-                    method,
-                    path,
-                    json=body,
-                    params=params,
-                    headers={REQUEST_ID_HEADER: current_request_id()},
+                answer = await self.transport.send(
+                    path, content, {REQUEST_ID_HEADER: current_request_id()}
                 )
-            outcome = _outcome(response.status_code)
-        except (httpx.TimeoutException, TimeoutError):
+            outcome = _outcome(answer[0])
+        except TimeoutError:
             outcome = "timeout"
-        except httpx.HTTPError:
-            outcome = "unavailable"
+        except (CallNotSent, CallInterrupted) as exc:
+            outcome, sent = "unavailable", isinstance(exc, CallInterrupted)
         INTERNAL_CLIENT_DURATION.labels(self.service, self.target, operation).observe(
             time.perf_counter() - started
         )
         INTERNAL_CLIENT_REQUESTS.labels(self.service, self.target, operation, outcome).inc()
-        return outcome, response
+        return outcome, answer, sent
 
-    def parse(self, response: httpx.Response, model: type[M]) -> M:
+    def parse(self, response: ServiceResponse, model: type[M]) -> M:
         """The `data` of a success envelope as `model`; anything unreadable is a 503."""
         try:
             return model.model_validate(response.json()["data"])
@@ -153,7 +179,7 @@ class ServiceClient:
                 code=f"{self.target}_service_unavailable",
             ) from exc
 
-    def misconfigured(self, response: httpx.Response) -> ServiceUnavailable:
+    def misconfigured(self, response: ServiceResponse) -> ServiceUnavailable:
         """A 403 from a callee means our secret is wrong: an operator problem, not the user's."""
         logger.error(
             "%s service refused our internal secret (HTTP %s)", self.target, response.status_code
@@ -164,13 +190,9 @@ class ServiceClient:
         )
 
 
-_EARLIER_UNKNOWN = "shop_earlier_attempt_unknown"
-
-
-def earlier_attempt_unknown(response: httpx.Response) -> bool:
-    """True when an attempt before this response failed in a way that may have taken
-    effect (a timeout, a reset, a 5xx)."""
-    return bool(response.extensions.get(_EARLIER_UNKNOWN, False))
+def _encode(body: Any) -> bytes:
+    """Compact UTF-8 JSON, as httpx's `json=` sends it."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def call_budget_seconds(timeout: float, attempts: int, *, backoff: float = 0.05) -> float:

@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-import httpx
 from pydantic import BaseModel, Field
 
-from shop_common.clients import ServiceClient, earlier_attempt_unknown
+from shop_common.clients import ServiceClient, ServiceResponse
 from shop_common.errors import AppError, Conflict, NotFound, ServiceUnavailable
 from shop_common.schemas import InputModel, WholeNumber
 
@@ -123,17 +122,17 @@ class ProductServiceClient(ServiceClient):
         )
         return self._answer(response, ReleaseResult)
 
-    def _answer(self, response: httpx.Response, model: type[M]) -> M:
+    def _answer(self, response: ServiceResponse, model: type[M]) -> M:
         if response.status_code in (404, 409):
             refusal = _refusal(response)
-            refusal.earlier_attempt_unknown = earlier_attempt_unknown(response)
+            refusal.earlier_attempt_unknown = response.earlier_attempt_unknown
             raise refusal
         if response.status_code != 200:
             raise self.misconfigured(response)
         return self.parse(response, model)
 
 
-def _refusal(response: httpx.Response) -> AppError:
+def _refusal(response: ServiceResponse) -> AppError:
     if response.status_code == 404:
         return NotFound(
             _message(response, "Product not found"),
@@ -143,7 +142,7 @@ def _refusal(response: httpx.Response) -> AppError:
     return _conflict(response)
 
 
-def _conflict(response: httpx.Response) -> AppError:
+def _conflict(response: ServiceResponse) -> AppError:
     if _body(response).get("code") == "reservation_released":
         return ServiceUnavailable(ORDER_EXPIRED, code="order_expired")
     return Conflict(
@@ -153,7 +152,7 @@ def _conflict(response: httpx.Response) -> AppError:
     )
 
 
-def _body(response: httpx.Response) -> dict[str, Any]:
+def _body(response: ServiceResponse) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
@@ -161,12 +160,12 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _message(response: httpx.Response, default: str) -> str:
+def _message(response: ServiceResponse, default: str) -> str:
     message = _body(response).get("message")
     return message if isinstance(message, str) and message else default
 
 
-def _details(response: httpx.Response) -> list[dict[str, Any]]:
+def _details(response: ServiceResponse) -> list[dict[str, Any]]:
     details = _body(response).get("details")
     if not isinstance(details, list):
         return []

@@ -1,16 +1,12 @@
 """Order service settings (`ORDER_SERVICE_*`, plus the shared unprefixed ones)."""
 
-from typing import Literal
-
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shop_common.clients import call_budget_seconds
 from shop_contracts.authentication import USER_CALL_ATTEMPTS, UserServiceSettings
 
-__all__ = ["HttpTransportName", "Settings"]
-
-HttpTransportName = Literal["httpx", "aiohttp"]
+__all__ = ["Settings"]
 
 
 class Settings(UserServiceSettings):
@@ -25,10 +21,6 @@ class Settings(UserServiceSettings):
     product_service_secret: SecretStr = Field(
         SecretStr(""), validation_alias="PRODUCT_SERVICE_SECRET"
     )
-    # The transport under the httpx clients: httpx's own (default) or aiohttp's. Re-measured
-    # on the real order path (docs/decisions.md, "Where the time goes"): aiohttp's was no
-    # faster (orders 44-54/s against 55-63/s), so the default stays the plain one.
-    http_transport: HttpTransportName = "httpx"
     internal_retries: int = Field(2, ge=0, le=5)
     # The reconciler: how often it runs, and how long a pending order (or an interrupted
     # delete) is left alone before it is considered abandoned. The grace period must stay

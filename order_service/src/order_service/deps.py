@@ -1,5 +1,5 @@
 """What the order service keeps on its app state: the start-up hooks that create it (its
-service clients, the saga's context, the reconciler task) and the `Annotated` dependency
+product client and the saga's context, the reconciler task) and the `Annotated` dependency
 aliases that read it. Everything is made once per app in `lifespan` and closed at shutdown."""
 
 from collections.abc import AsyncIterator
@@ -12,9 +12,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from order_service.config import Settings
 from order_service.context import OrderContext
 from order_service.reconciler import run_reconciler
-from order_service.transport import build_transport
 from shop_common.app import StartupHook
-from shop_contracts.authentication import user_client_hook
 from shop_contracts.product import ProductServiceClient
 
 __all__ = [
@@ -22,24 +20,12 @@ __all__ = [
     "OrderContextDep",
     "orders_hook",
     "reconciler_hook",
-    "user_hook",
 ]
 
 
-def user_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> StartupHook:
-    """`app.state.user_client`, over `transport` or the configured one."""
-
-    @asynccontextmanager
-    async def hook(app: FastAPI) -> AsyncIterator[None]:
-        chosen = transport or build_transport(settings.http_transport)
-        async with user_client_hook(settings, chosen)(app):
-            yield
-
-    return hook
-
-
 def orders_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> StartupHook:
-    """`app.state.orders`, the context of saga and reconciler, with its product client."""
+    """`app.state.orders`, the context of saga and reconciler, with its product client
+    (over `transport` when one is given: tests, in-process apps)."""
 
     @asynccontextmanager
     async def hook(app: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +35,7 @@ def orders_hook(settings: Settings, transport: httpx.AsyncBaseTransport | None) 
             service=settings.service_name,
             timeout=settings.internal_timeout_seconds,
             retries=settings.internal_retries,
-            transport=transport or build_transport(settings.http_transport),
+            transport=transport,
         )
         app.state.orders = OrderContext(app.state.db, products, settings)
         try:

@@ -5,10 +5,11 @@ from fastapi import FastAPI
 
 from order_service.api import router
 from order_service.config import Settings
-from order_service.deps import orders_hook, reconciler_hook, user_hook
+from order_service.deps import orders_hook, reconciler_hook
 from order_service.metrics import SERIES
 from order_service.models import SCHEMA_REVISIONS
 from shop_common.app import StartupHook, create_service_app
+from shop_contracts.authentication import user_client_hook
 
 __all__ = ["create_app"]
 
@@ -22,7 +23,7 @@ def create_app(
     """The app; the transports replace the network under the clients (tests, in-process)."""
     settings = settings or Settings()
     hooks: list[StartupHook] = [
-        user_hook(settings, user_transport),
+        user_client_hook(settings, user_transport),
         orders_hook(settings, product_transport),
     ]
     if settings.reconciler_enabled:
