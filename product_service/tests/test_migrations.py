@@ -1,10 +1,12 @@
 """Migrations: upgrade head matches the models; the search revision adds what a server
-without pg_trgm skipped and counts the products already there; downgrades undo them."""
+without pg_trgm skipped and counts the products already there; the price bound stops on
+products above it; downgrades undo them."""
 
 import secrets
 from collections.abc import AsyncIterator
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -22,6 +24,7 @@ from .conftest import ADA
 TABLES = {"products", "product_count", "reservations", "reservation_items"}
 TRIGRAM_INDEXES = {"ix_products_name_trgm", "ix_products_description_trgm"}
 FIRST = SCHEMA_REVISIONS[0]
+BEFORE_PRICE_BOUND = "4fd2975c436c"
 HAS_TRGM = text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
 INDEXES = text("SELECT indexname FROM pg_indexes WHERE tablename = 'products'")
 KEPT = text("SELECT n FROM product_count WHERE id = 1")
@@ -138,6 +141,48 @@ async def test_upgrade_stops_with_what_to_do_when_the_role_cannot_create_pg_trgm
         async with admin.begin() as conn:
             await conn.execute(text(f"DROP ROLE {role}"))
         await admin.dispose()
+
+
+async def set_price(engine: AsyncEngine, price: int) -> str:
+    async with engine.begin() as conn:
+        return str(
+            await conn.scalar(
+                text(
+                    "INSERT INTO products (id, creator_id, name, price) "
+                    "VALUES (gen_random_uuid(), :creator, 'Yacht ' || gen_random_uuid(), :price) "
+                    "RETURNING id"
+                ),
+                {"creator": ADA.id, "price": price},
+            )
+        )
+
+
+async def test_upgrade_stops_naming_the_products_priced_above_the_maximum() -> None:
+    async with temporary_database("product_price_bound") as url:
+        engine = create_async_engine(url)
+        try:
+            await run_alembic("product", url, BEFORE_PRICE_BOUND)
+            over = await set_price(engine, 180_143_985_095)
+            await set_price(engine, 180_143_985_094)
+
+            with pytest.raises(RuntimeError, match=over):
+                await run_alembic("product", url)
+
+            async with engine.connect() as conn:
+                assert await conn.scalar(REVISION) == BEFORE_PRICE_BOUND
+        finally:
+            await engine.dispose()
+
+
+async def test_the_database_refuses_a_price_above_the_maximum() -> None:
+    async with temporary_database("product_price_check", "product") as url:
+        engine = create_async_engine(url)
+        try:
+            await set_price(engine, 180_143_985_094)
+            with pytest.raises(sa.exc.IntegrityError, match="ck_products_price_at_most_maximum"):
+                await set_price(engine, 180_143_985_095)
+        finally:
+            await engine.dispose()
 
 
 def test_the_code_names_every_migration_for_readiness() -> None:

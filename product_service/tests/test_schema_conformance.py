@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.schemas import NOT_WHITESPACE
+from shop_contracts.product import MAX_RESERVE_ITEMS
 
 from .conftest import bearer, create_product, existing_product, internal
 
@@ -53,6 +54,16 @@ async def test_a_fraction_a_string_or_a_bool_is_still_no_price(
     response = await client.post("/api/v1/product/", json=body, headers=bearer())
     assert response.status_code == 422
     assert [d["loc"] for d in response.json()["details"]] == [["body", "price"]]
+
+
+@pytest.mark.parametrize("schema", ["ProductCreate", "ProductUpdate"])
+def test_the_published_price_maximum_keeps_every_order_total_an_exact_javascript_number(
+    app: FastAPI, schema: str
+) -> None:
+    maximum = app.openapi()["components"]["schemas"][schema]["properties"]["price"]["maximum"]
+    assert maximum == 180_143_985_094
+    # An order has at most 50 lines of at most 1000 units each.
+    assert maximum * MAX_RESERVE_ITEMS * 1000 <= 2**53 - 1
 
 
 def test_an_update_needs_one_field_and_takes_no_null(app: FastAPI) -> None:

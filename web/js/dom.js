@@ -40,7 +40,10 @@ const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD
 
 /** Integer cents as money text ("$12.34"). */
 export function formatPrice(cents) {
-  return money.format(cents / 100);
+  // From the integer cents as an exact decimal string: cents / 100 is a float, which can
+  // round the last cent of a large total.
+  const units = (cents - (cents % 100)) / 100;
+  return money.format(`${units}.${String(Math.abs(cents % 100)).padStart(2, "0")}`);
 }
 
 /** A money input's text ("12.34") as integer cents, or null when it is not a number. */

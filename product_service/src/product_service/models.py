@@ -7,6 +7,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint, fun
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import BigInteger, DateTime, Integer, SmallInteger, String
 
+from product_service.catalogue.schemas import MAX_PRICE
 from shop_common.db import ModelDefaults, service_metadata
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
 
 # migrations/versions, oldest first, for /ready (create_service_app's schema_revisions);
 # tests/test_migrations.py fails until a new migration is added here.
-SCHEMA_REVISIONS = ("52f5ad74aac8", "4fd2975c436c")
+SCHEMA_REVISIONS = ("52f5ad74aac8", "4fd2975c436c", "9b3e1c7d5a20")
 
 
 class Base(ModelDefaults, DeclarativeBase):
@@ -33,6 +34,7 @@ class Product(Base):
     __table_args__ = (
         UniqueConstraint("creator_id", "name"),  # also serves the creator_id filter
         CheckConstraint("price >= 0", name="price_non_negative"),
+        CheckConstraint(f"price <= {MAX_PRICE}", name="price_at_most_maximum"),
         CheckConstraint("stock >= 0", name="stock_non_negative"),
         # (column, id) pairs: each list sort, with its id tie-breaker, walks one index.
         Index("ix_products_created_at_id", "created_at", "id"),

@@ -134,6 +134,17 @@ async def test_create_names_each_invalid_field(
     assert await product_count(db) == 0
 
 
+async def test_create_refuses_a_price_above_the_maximum(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    body = {"name": "Yacht", "price": 180_143_985_095}
+    response = await client.post("/api/v1/product/", json=body, headers=bearer())
+
+    assert response.status_code == 422
+    assert [d["loc"] for d in response.json()["details"]] == [["body", "price"]]
+    assert await product_count(db) == 0
+
+
 async def test_create_accepts_the_longest_name_and_description(client: httpx.AsyncClient) -> None:
     product = await create_product(client, name="n" * 100, description="d" * 5000)
 

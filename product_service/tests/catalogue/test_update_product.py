@@ -172,6 +172,18 @@ async def test_update_names_each_invalid_field(
     assert [d["loc"] for d in response.json()["details"]] == [loc]
 
 
+async def test_update_refuses_a_price_above_the_maximum(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    product = await create_product(client, price=100)
+
+    response = await patch(client, product["id"], {"price": 180_143_985_095})
+
+    assert response.status_code == 422
+    assert [d["loc"] for d in response.json()["details"]] == [["body", "price"]]
+    assert (await existing_product(db, product["id"])).price == 100
+
+
 async def test_update_to_a_name_the_creator_already_uses_is_409(
     client: httpx.AsyncClient, db: AsyncSession
 ) -> None:

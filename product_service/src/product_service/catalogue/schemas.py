@@ -27,9 +27,9 @@ __all__ = [
     "Stock",
 ]
 
-# Ten billion in currency units: 50 lines x 1000 units of it still fit a BIGINT total and
-# stay exact in a JavaScript number.
-MAX_PRICE = 1_000_000_000_000
+# An order's total (at most 50 lines x 1000 units) stays at or below 2**53 - 1, so a
+# JavaScript client reads it exactly: floor((2**53 - 1) / 50_000). The products table checks it too.
+MAX_PRICE = 180_143_985_094
 # Far below INTEGER's 2**31 - 1, so giving reserved units back can never overflow.
 
 # Trimmed, then 1..100 characters: the schema's pattern asks for one that is not whitespace.
