@@ -1,9 +1,16 @@
-"""Register and login: envelopes, validation, stored state and no account enumeration."""
+"""Register and login: envelopes, validation, stored state, no account enumeration, and
+failed logins limited per account and client network."""
+
+from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_common.testing.fixtures import app_client
+from user_service.config import Settings
+from user_service.main import create_app
 from user_service.models import RefreshToken, User
 
 from .conftest import PASSWORD, register
@@ -144,3 +151,51 @@ async def test_login_gives_one_answer_for_unknown_email_and_wrong_password(
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
     assert wrong.json()["code"] == "invalid_credentials"
+
+
+# The test client's own address, 203.0.113.10, is the trusted proxy.
+THROUGH_PROXY = {"rate_limit_login_account": "2/minute", "trusted_proxies": "203.0.113.0/24"}
+
+
+def login_from(client: httpx.AsyncClient, address: str, password: str) -> Awaitable[httpx.Response]:
+    body = {"email": "ada@example.com", "password": password}
+    return client.post("/api/v1/login/", json=body, headers={"X-Forwarded-For": address})
+
+
+@pytest.mark.parametrize(
+    ("attacker", "attacker_again", "owner"),
+    [
+        ("198.51.100.7", "198.51.100.7", "192.0.2.8"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::beef", "2001:db8:1:3::1"),  # one /64, then another
+    ],
+)
+async def test_failed_logins_throttle_their_network_while_the_owner_logs_in_from_another(
+    make_settings: Callable[..., Settings],
+    db: AsyncSession,
+    attacker: str,
+    attacker_again: str,
+    owner: str,
+) -> None:
+    async with app_client(create_app(make_settings(**THROUGH_PROXY))) as client:
+        await register(client)
+        wrong = [(await login_from(client, attacker, "Wr0ng!Password")) for _ in range(3)]
+        blocked = await login_from(client, attacker_again, PASSWORD)
+        owners = await login_from(client, owner, PASSWORD)
+
+    assert [r.status_code for r in wrong] == [401, 401, 429]
+    assert blocked.status_code == 429
+    assert blocked.json()["code"] == "rate_limited"
+    assert int(blocked.headers["Retry-After"]) >= 1
+    assert owners.status_code == 200, owners.text
+    assert owners.json()["data"]["token_type"] == "bearer"
+    # The registration's refresh token and the owner's: the attacker got none.
+    assert await db.scalar(select(func.count()).select_from(RefreshToken)) == 2
+
+
+async def test_right_passwords_do_not_count_against_the_account(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with app_client(create_app(make_settings(**THROUGH_PROXY))) as client:
+        await register(client)
+        codes = [(await login_from(client, "192.0.2.8", PASSWORD)).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 200]

@@ -22,8 +22,9 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from limits import RateLimitItem, parse
 from redis.asyncio import Redis
 from starlette.types import Scope
@@ -38,6 +39,7 @@ from shop_common.redis import redis_fail_open
 from shop_common.settings import ServiceSettings
 
 __all__ = [
+    "ClientNetworkDep",
     "LocalLimiter",
     "RateLimiter",
     "client_ip",
@@ -260,6 +262,15 @@ def rate_limit(bucket: str) -> Callable[[Request], Awaitable[None]]:
         await limiter.hit(request, bucket, client_ip(request, limiter.trusted))
 
     return dependency
+
+
+async def _client_network(request: Request) -> str:
+    limiter: RateLimiter = request.app.state.limiter
+    return client_ip(request, limiter.trusted)
+
+
+# The caller's network as the limits key it: an IPv4 address or an IPv6 /64.
+ClientNetworkDep = Annotated[str, Depends(_client_network)]
 
 
 def pending_rate_limit_headers(

@@ -13,7 +13,7 @@ from shop_common.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
-from shop_common.rate_limit import rate_limit
+from shop_common.rate_limit import ClientNetworkDep, rate_limit
 from shop_common.routing import ShopRouter, error_responses
 from shop_common.schemas import DataResponse, MessageDataResponse, MessageResponse
 from shop_common.security import InternalSecretDep
@@ -81,8 +81,9 @@ async def login(
     tokens: TokenIssuerDep,
     limiter: LimiterDep,
     hashing: HashingSlotsDep,
+    network: ClientNetworkDep,
 ) -> MessageDataResponse[TokenPair]:
-    pair = await service.login(session, tokens, limiter, hashing, data=body)
+    pair = await service.login(session, tokens, limiter, hashing, data=body, network=network)
     return MessageDataResponse(message="Login successful", data=pair)
 
 

@@ -58,7 +58,9 @@ __all__ = [
 ]
 
 
-# Password guesses per account, at login and at change-password: RATE_LIMIT_LOGIN_ACCOUNT.
+# Password guesses, RATE_LIMIT_LOGIN_ACCOUNT: at login per (account, client network), so
+# failures from one network never lock the owner out from another; at change-password per
+# account (the caller already holds the account's token).
 ACCOUNT_BUCKET = "login_account"
 
 
@@ -79,9 +81,10 @@ def _check_password_rules(password: str, email: str, field: str) -> None:
 
 
 async def _count_attempt(limiter: RateLimiter, key: str, refused: str) -> None:
-    """Count one password attempt on an account before the password is checked, so
+    """Count one password attempt under `key` before the password is checked, so
     concurrent guesses cannot slip past the limit; 429 with the bucket's headers once spent.
-    A right password clears the count, leaving only failures counted."""
+    A right password clears the count, so what it holds is the failures since the last
+    success (the owner's own right passwords never add up to a lockout)."""
     retry_after = await limiter.consume(ACCOUNT_BUCKET, key)
     if retry_after is not None:
         raise limiter.refusal(ACCOUNT_BUCKET, retry_after, refused)
@@ -137,9 +140,11 @@ async def login(
     hashing: HashingSlots,
     *,
     data: LoginRequest,
+    network: str,
 ) -> TokenPair:
-    refused = "Too many failed logins for this account, try again later"
-    await _count_attempt(limiter, data.email, refused)
+    """A new pair for the right password; 401, or 429 once `network` spent its failures."""
+    key = f"{network}|{data.email}"  # a network never holds "|": one key per pair
+    await _count_attempt(limiter, key, "Too many failed logins for this account, try again later")
     user = await repository.get_user_by_email(session, data.email)
     await commit_early(session)  # hand the connection back to the pool while the hash runs
     verified = user.password_hash if user else None
@@ -152,7 +157,7 @@ async def login(
     current = await repository.lock_user(session, user.id, shared=True)
     if current is None or current.password_hash != verified:
         raise InvalidCredentials()
-    await limiter.clear(ACCOUNT_BUCKET, data.email)
+    await limiter.clear(ACCOUNT_BUCKET, key)
     return await _issue_pair(session, tokens, current, uuid.uuid4())
 
 
