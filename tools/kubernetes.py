@@ -189,6 +189,7 @@ def _app_problems(objects: list[Obj]) -> Iterator[str]:
             yield f"Deployment/{service}: MIGRATE_ON_START must be 0 (the Job migrates)"
         if env.get("INTERNAL_PORT") != str(internal):
             yield f"Deployment/{service}: INTERNAL_PORT must be {internal}"
+        yield from _metrics_volume_problems(service, pod, env.get("PROMETHEUS_MULTIPROC_DIR"))
         grace = int(pod.get("terminationGracePeriodSeconds", 30))
         if grace <= budget + PRESTOP_SECONDS:
             yield (
@@ -204,6 +205,23 @@ def _app_problems(objects: list[Obj]) -> Iterator[str]:
         command = (_pod(jobs[0])["containers"][0].get("command") if jobs else None) or []
         if command[:1] != ["alembic"] or service not in command:
             yield f"Job/{service}-migrate must run alembic for {service}"
+
+
+def _metrics_volume_problems(service: str, pod: Obj, directory: str | None) -> Iterator[str]:
+    """The workers' metric files sit on an emptyDir of their own: filling it (a series per
+    label set) cannot fill `/tmp`, nor the other way round."""
+    where = f"Deployment/{service}"
+    if not directory:
+        yield f"{where}: PROMETHEUS_MULTIPROC_DIR must be set (the image puts it under /tmp)"
+        return
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+    mounts = pod["containers"][0].get("volumeMounts") or []
+    holding = [m for m in mounts if (directory + "/").startswith(m["mountPath"].rstrip("/") + "/")]
+    mount = max(holding, key=lambda m: len(m["mountPath"]), default=None)
+    if mount is None or mount["mountPath"] == "/tmp":  # noqa: S108
+        yield f"{where}: PROMETHEUS_MULTIPROC_DIR must be on its own emptyDir, not /tmp's"
+    elif "emptyDir" not in volumes.get(mount["name"], {}):
+        yield f"{where}: PROMETHEUS_MULTIPROC_DIR's volume must be an emptyDir"
 
 
 def _port_problems(objects: list[Obj]) -> Iterator[str]:
@@ -404,6 +422,11 @@ def _breaks() -> dict[str, Callable[[list[Obj]], None]]:
             if e["name"] == "MIGRATE_ON_START":
                 e["value"] = "1"
 
+    def metrics_in_tmp(objects: list[Obj]) -> None:
+        for e in container(objects)["env"]:
+            if e["name"] == "PROMETHEUS_MULTIPROC_DIR":
+                e["value"] = "/tmp/prometheus-multiproc"  # noqa: S108
+
     def short_grace(objects: list[Obj]) -> None:
         _pod(deployment(objects))["terminationGracePeriodSeconds"] = 10
 
@@ -419,6 +442,7 @@ def _breaks() -> dict[str, Callable[[list[Obj]], None]]:
         "/api/v1/product routed to order": ingress_swap,
         "the storefront allowed to product's internal port": open_internal,
         "replicas migrating at start": migrate_at_start,
+        "metric files in /tmp": metrics_in_tmp,
         "a grace period shorter than an order": short_grace,
         "alert rules edited in the PrometheusRule": edited_rules,
     }

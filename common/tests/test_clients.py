@@ -15,7 +15,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from shop_common.clients import ServiceClient, ServiceResponse, call_budget_seconds
-from shop_common.errors import ServiceUnavailable
+from shop_common.errors import ServiceUnavailable, ValidationFailed
 from shop_common.logs import use_request_id
 from shop_common.testing.secrets import strong_secret
 
@@ -191,6 +191,15 @@ def test_parse_of_an_unreadable_answer_is_503(response: ServiceResponse) -> None
     assert raised.value.status_code == 503
     assert raised.value.code == "stock_service_unavailable"
     assert raised.value.message == "The stock service sent an unreadable answer"
+
+
+def test_an_outgoing_body_the_callee_would_refuse_is_the_given_error_not_a_500() -> None:
+    refusal = ValidationFailed("Too many to reserve")
+    client = client_for(Callee(200))
+    assert client.outgoing(Reservation, {"reserved": 3}, refusal) == {"reserved": 3}
+    with pytest.raises(ValidationFailed) as raised:
+        client.outgoing(Reservation, {"reserved": "many"}, refusal)
+    assert raised.value is refusal
 
 
 def test_a_refused_secret_is_reported_as_this_services_misconfiguration() -> None:

@@ -67,3 +67,21 @@ async def test_authenticated_answers_are_no_store(
     response = await client.get(path, headers={"Authorization": "Bearer x"})
     assert response.status_code == status
     assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/items/", 201),
+        ("POST", "/echo/", 422),
+        ("DELETE", "/items/", 405),
+        ("PATCH", "/nowhere/", 404),
+    ],
+)
+async def test_answers_to_requests_that_change_state_are_no_store(
+    client: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    response = await client.request(method, path, json={"name": "a"} if status == 201 else {})
+    assert response.status_code == status
+    assert_security_headers(response)
+    assert response.headers["Cache-Control"] == "no-store"

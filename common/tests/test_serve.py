@@ -198,6 +198,38 @@ async def test_without_an_internal_port_one_socket_serves_everything(
     assert port_is_free(port)
 
 
+def method_labels(exposition: str) -> set[str]:
+    """Every `method` label of the HTTP series in a `/metrics` page."""
+    labels = set()
+    for line in exposition.splitlines():
+        if line.startswith("http_request") and 'method="' in line:
+            labels.add(line.split('method="', 1)[1].split('"', 1)[0])
+    return labels
+
+
+async def test_unknown_methods_share_one_metric_label_across_workers(
+    serve_env: dict[str, str], tmp_path: Path
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {**serve_env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_LEVEL": "INFO"}
+    port = free_port()
+    async with running(env, tmp_path / "serve.log", port, workers=2) as server:
+        await wait_until_up(server, port)
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            for method in ("PROPFIND", "MKCOL", "PURGE", "UNLOCK", "GET", "POST"):
+                for _ in range(4):  # both workers see some
+                    assert (await http.request(method, f"{base}/request-id/")).status_code < 500
+            page = (await http.get(f"{base}/metrics")).text
+    assert method_labels(page) == {"GET", "POST", "other"}
+    files = {path.name.split("_")[0] for path in metrics_dir.iterdir()}
+    assert "counter" in files
+    log = server.log.read_text()
+    assert '"method": "other"' in log  # the access line labels it the same
+    assert "PROPFIND" not in log
+
+
 def test_an_internal_port_equal_to_the_public_port_is_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

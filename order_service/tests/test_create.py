@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.models import Order
+from shop_contracts.testing import FakeUserService
 
 from .conftest import ORDERS, orders_by_status, place, stored_order
 from .fakes import FakeProducts
@@ -227,6 +228,16 @@ async def test_create_with_an_unknown_token_is_401(
     response = await place(client, {"Authorization": "Bearer nope"}, products.add())
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"
+
+
+async def test_an_over_long_bearer_token_is_401_on_the_order_list(
+    client: httpx.AsyncClient, users: FakeUserService
+) -> None:
+    response = await client.get(ORDERS, headers={"Authorization": "Bearer " + "a" * 5000})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json() == {"message": "Invalid or expired token", "code": "invalid_token"}
+    assert users.requests == []
 
 
 async def test_internal_calls_carry_the_secret_and_the_request_id(

@@ -13,7 +13,14 @@ from product_service.main import create_app
 from shop_common.testing.fixtures import app_client
 from shop_contracts.testing import FakeUserService
 
-from .conftest import ADA, ADA_TOKEN, USER_SERVICE_SECRET, bearer, product_count
+from .conftest import (
+    ADA,
+    ADA_TOKEN,
+    USER_SERVICE_SECRET,
+    bearer,
+    create_product,
+    product_count,
+)
 
 Handler = Callable[[httpx.Request], httpx.Response]
 ClientFactory = Callable[[Handler], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -119,3 +126,18 @@ async def test_public_reads_never_ask_the_user_service(
 
     assert response.status_code == 200
     assert user_service.requests == []
+
+
+async def test_an_over_long_bearer_token_is_401_and_deletes_nothing(
+    client: httpx.AsyncClient, user_service: FakeUserService, db: AsyncSession
+) -> None:
+    product = await create_product(client)
+    asked = len(user_service.requests)
+
+    response = await client.delete(f"/api/v1/product/{product['id']}/", headers=bearer("a" * 5000))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json() == {"message": "Invalid or expired token", "code": "invalid_token"}
+    assert len(user_service.requests) == asked
+    assert await product_count(db) == 1

@@ -199,3 +199,20 @@ async def test_right_passwords_do_not_count_against_the_account(
         await register(client)
         codes = [(await login_from(client, "192.0.2.8", PASSWORD)).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 200]
+
+
+async def test_register_login_and_refresh_answers_are_never_stored_by_a_cache(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    body = {"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}
+    registered = await client.post("/api/v1/register/", json=body)
+    credentials = {"email": "ada@example.com", "password": PASSWORD}
+    logged_in = await client.post("/api/v1/login/", json=credentials)
+    refresh = {"refresh_token": logged_in.json()["data"]["refresh"]}
+    refreshed = await client.post("/api/v1/refresh-token/", json=refresh)
+    wrong = await client.post("/api/v1/login/", json={**credentials, "password": "Wr0ng!Passw0rd"})
+
+    for response, status in ((registered, 201), (logged_in, 200), (refreshed, 200), (wrong, 401)):
+        assert response.status_code == status
+        assert response.headers["Cache-Control"] == "no-store"
+    assert await db.scalar(select(func.count()).select_from(RefreshToken)) == 3

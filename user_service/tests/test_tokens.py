@@ -216,6 +216,14 @@ def test_access_token_lifetime_setting(
     assert refresh.exp - int(refresh.iat) == 7 * 86400
 
 
+async def test_an_over_long_bearer_token_is_401(client: httpx.AsyncClient) -> None:
+    for method in ("GET", "DELETE"):
+        response = await client.request(method, PROFILE, headers=bearer("a" * 5000))
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert response.json() == INVALID_TOKEN
+
+
 async def test_short_access_token_expires_and_refresh_still_works(
     make_settings: Callable[..., Settings],
 ) -> None:

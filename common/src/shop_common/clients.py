@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from shop_common.errors import ServiceUnavailable
+from shop_common.errors import AppError, ServiceUnavailable
 from shop_common.logs import REQUEST_ID_HEADER, current_request_id
 from shop_common.metrics import INTERNAL_CLIENT_DURATION, INTERNAL_CLIENT_REQUESTS
 from shop_common.security import INTERNAL_SECRET_HEADER
@@ -167,6 +167,14 @@ class ServiceClient:
         )
         INTERNAL_CLIENT_REQUESTS.labels(self.service, self.target, operation, outcome).inc()
         return outcome, answer, sent
+
+    def outgoing(self, model: type[M], data: Mapping[str, Any], refusal: AppError) -> Any:
+        """The JSON body of a call, `data` checked against the callee's `model`. Data the
+        callee would refuse is the caller's error, `refusal`: never a 500, never a call."""
+        try:
+            return model.model_validate(data).model_dump(mode="json")
+        except ValidationError as exc:
+            raise refusal from exc
 
     def parse(self, response: ServiceResponse, model: type[M]) -> M:
         """The `data` of a success envelope as `model`; anything unreadable is a 503."""

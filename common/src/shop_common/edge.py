@@ -84,6 +84,8 @@ CORS_EXPOSED_HEADERS = [
     "Location",
 ]
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# A request of any other method may change state or carry a token back: its answer is no-store.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # What the response's own headers may hold that a layer below replaces.
 _REPLACED = frozenset({b"x-request-id", b"x-content-type-options", b"referrer-policy"})
 _REPLACED_PRIVATE = _REPLACED | {b"cache-control"}
@@ -183,7 +185,11 @@ class _RequestHeaders:
         self.request_id: bytes = incoming
         self.origin: bytes | None = origin
         self.content_length: bytes | None = length
-        self.private = private or scope["path"].startswith(INTERNAL_PREFIX)
+        self.private = (
+            private
+            or scope["method"] not in _SAFE_METHODS
+            or scope["path"].startswith(INTERNAL_PREFIX)
+        )
 
     def finish(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """The request id and the security headers, replacing any the app set."""

@@ -33,6 +33,7 @@ __all__ = [
     "HTTP_REQUEST_DURATION",
     "INTERNAL_CLIENT_DURATION",
     "INTERNAL_CLIENT_REQUESTS",
+    "KNOWN_METHODS",
     "RATE_LIMIT_BACKEND_ERRORS",
     "RATE_LIMIT_REJECTED",
     "REDIS_FAIL_OPEN",
@@ -40,11 +41,15 @@ __all__ = [
     "DomainSeries",
     "HttpMetrics",
     "initialise_series",
+    "method_label",
     "metrics_response",
     "route_label",
 ]
 
 access_log = logging.getLogger("shop.access")
+# The methods a request is labelled by; any other is `other`. A server that passes unknown
+# methods on must not let a client add series (and multiprocess files) at will.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests served", ["service", "method", "route", "status"]
@@ -149,6 +154,7 @@ class HttpMetrics:
         self._durations: dict[tuple[str, str], Any] = {}
 
     def observe(self, method: str, path: str, route: str, status: int, elapsed: float) -> None:
+        method = method_label(method)
         requests = self._requests.get((method, route, status))
         if requests is None:
             requests = HTTP_REQUESTS.labels(self.service, method, route, str(status))
@@ -161,6 +167,11 @@ class HttpMetrics:
         durations.observe(elapsed)
         if access_log.isEnabledFor(logging.INFO):
             _log_access(method, path, route, status, elapsed * 1000)
+
+
+def method_label(method: str) -> str:
+    """`method` when it is one of the closed set of known methods, else `other`."""
+    return method if method in KNOWN_METHODS else "other"
 
 
 def _log_access(method: str, path: str, route: str, status: int, ms: float) -> None:

@@ -10,11 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from shop_common.errors import Forbidden, Unauthorized
+from shop_common.errors import Forbidden, InvalidToken, Unauthorized
 
 __all__ = [
     "INTERNAL_PREFIX",
     "INTERNAL_SECRET_HEADER",
+    "MAX_BEARER_TOKEN_LENGTH",
     "BearerTokenDep",
     "InternalSecretDep",
     "bearer_scheme",
@@ -27,6 +28,9 @@ __all__ = [
 # Every internal route lives under this path: no CORS, no cache, the secret required.
 INTERNAL_PREFIX = "/internal/"
 INTERNAL_SECRET_HEADER = "X-Internal-Secret"  # noqa: S105 - a header name, not a secret
+# Far above any token the user service issues; a longer one is refused as invalid here, before
+# any service spends work on it or builds a call with it.
+MAX_BEARER_TOKEN_LENGTH = 4096
 # auto_error=False: we raise our own 401 in the error envelope.
 bearer_scheme = HTTPBearer(auto_error=False, description="Access token from /api/v1/login/")
 # Declared so the internal schema (/internal/openapi.json) documents the header.
@@ -64,7 +68,10 @@ async def bearer_token(
 ) -> str:
     if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("Missing bearer token", code="not_authenticated")
-    return credentials.credentials.strip()
+    token = credentials.credentials.strip()
+    if len(token) > MAX_BEARER_TOKEN_LENGTH:
+        raise InvalidToken()
+    return token
 
 
 BearerTokenDep = Annotated[str, Depends(bearer_token)]

@@ -22,7 +22,13 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, Field
 
 from shop_common.clients import ServiceClient, ServiceResponse
-from shop_common.errors import AppError, Conflict, NotFound, ServiceUnavailable
+from shop_common.errors import (
+    AppError,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from shop_common.schemas import InputModel, WholeNumber
 
 __all__ = [
@@ -105,21 +111,16 @@ class ProductServiceClient(ServiceClient):
         self, order_id: uuid.UUID, items: Sequence[tuple[uuid.UUID, int]]
     ) -> ReservationRead:
         """Take the stock of every line, all or nothing; repeating it takes nothing more."""
-        request = ReserveRequest(
-            order_id=order_id,
-            items=[ReserveItem(product_id=pid, quantity=qty) for pid, qty in items],
-        )
-        response = await self.post(
-            "reserve", RESERVE_PATH, request.model_dump(mode="json"), idempotent=True
-        )
+        lines = [{"product_id": pid, "quantity": qty} for pid, qty in items]
+        refusal = ValidationFailed("The order's lines are outside what the catalogue takes")
+        body = self.outgoing(ReserveRequest, {"order_id": order_id, "items": lines}, refusal)
+        response = await self.post("reserve", RESERVE_PATH, body, idempotent=True)
         return self._answer(response, ReservationRead)
 
     async def release(self, order_id: uuid.UUID) -> ReleaseResult:
         """Put back what the order took, once, however often it is called."""
-        request = ReleaseRequest(order_id=order_id)
-        response = await self.post(
-            "release", RELEASE_PATH, request.model_dump(mode="json"), idempotent=True
-        )
+        body = self.outgoing(ReleaseRequest, {"order_id": order_id}, ValidationFailed())
+        response = await self.post("release", RELEASE_PATH, body, idempotent=True)
         return self._answer(response, ReleaseResult)
 
     def _answer(self, response: ServiceResponse, model: type[M]) -> M:

@@ -25,10 +25,11 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import BaseModel, Field, RootModel
 
 from shop_common.clients import ServiceClient
-from shop_common.errors import ServiceUnavailable, Unauthorized
+from shop_common.errors import InvalidToken, ServiceUnavailable, Unauthorized
 from shop_common.feed import FeedPoller
 from shop_common.local_cache import LocalCache
 from shop_common.schemas import InputModel
+from shop_common.security import MAX_BEARER_TOKEN_LENGTH
 
 __all__ = [
     "ACCOUNT_EVENTS_PATH",
@@ -52,7 +53,7 @@ AccountEventType = Literal["logout", "password_changed", "deleted"]
 
 
 class TokenResolveRequest(InputModel):
-    token: Annotated[str, Field(min_length=1, max_length=4096)]
+    token: Annotated[str, Field(min_length=1, max_length=MAX_BEARER_TOKEN_LENGTH)]
 
 
 class TokenUser(BaseModel):
@@ -137,7 +138,7 @@ class UserServiceClient(ServiceClient):
         """Ask the user service; cache the answer unless the feed's tail is unknown yet or
         something was dropped while the call was out."""
         version = self.tokens.version if self.feed.cursor is not None else None
-        body = TokenResolveRequest(token=token).model_dump()
+        body = self.outgoing(TokenResolveRequest, {"token": token}, InvalidToken())
         response = await self.post("resolve_token", TOKEN_PATH, body, idempotent=True)
         if response.status_code in (401, 422):
             raise Unauthorized("Invalid or expired token", code="invalid_token")

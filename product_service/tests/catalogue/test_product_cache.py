@@ -21,7 +21,7 @@ from shop_common.redis import JsonCache
 from shop_common.testing.fixtures import app_client
 from shop_contracts.testing import FakeUserService
 
-from ..conftest import bearer, create_product
+from ..conftest import BOB_TOKEN, bearer, create_product
 from ..stock.helpers import release, reserve, statements_sent
 
 
@@ -99,6 +99,32 @@ async def test_the_entry_is_dropped_again_after_the_commit(
     await client.patch(f"/api/v1/product/{product['id']}/", json={"price": 7}, headers=bearer())
 
     assert prices_seen_at_delete == [100, 7]  # before the change, then after its commit
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "status"),
+    [
+        ("PATCH", bearer(BOB_TOKEN), 403),
+        ("DELETE", bearer(BOB_TOKEN), 403),
+        ("PATCH", {**bearer(), "If-Match": '"stale"'}, 412),
+        ("DELETE", {**bearer(), "If-Match": '"stale"'}, 412),
+    ],
+)
+async def test_a_refused_write_leaves_the_entry_in_place(
+    client: httpx.AsyncClient, app: FastAPI, method: str, headers: dict[str, str], status: int
+) -> None:
+    product = await create_product(client, price=100)
+    await client.get(f"/api/v1/product/{product['id']}/")  # now cached
+    key = f"{app.state.settings.redis_prefix}product:{product['id']}"
+    cached = await app.state.redis.get(key)
+
+    response = await client.request(
+        method, f"/api/v1/product/{product['id']}/", json={"price": 7}, headers=headers
+    )
+
+    assert response.status_code == status
+    assert await app.state.redis.get(key) == cached is not None
+    assert (await client.get(f"/api/v1/product/{product['id']}/")).json() == {"data": product}
 
 
 async def test_reads_and_writes_work_with_redis_down(

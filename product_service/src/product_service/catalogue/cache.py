@@ -1,8 +1,9 @@
 """The read-through cache of product details in Redis, in two parts (issue 12).
 
 - `product:{id}` holds only what the creator changes: id, creator, name, description,
-  price, created_at (`CachedProduct`). Updates and deletes drop it, at once and again right
-  after the request's transaction commits (see `invalidate`).
+  price, created_at (`CachedProduct`). Updates and deletes drop it once the write is allowed
+  (owner, ETag), and again right after the request's transaction commits (see
+  `invalidate`): a refused write leaves it, so nobody else can empty it at will.
 - `product-live:{id}` holds what every order changes: version (the ETag), stock and
   modified_at. A committed write stores its new values there (`record`), through a script
   that keeps whichever is the higher version, so a reader refilling it from an older

@@ -122,8 +122,8 @@ async def list_products(
 async def update_product(
     session: AsyncSession, cache: ProductCache, edit: ProductEdit, *, data: ProductUpdate
 ) -> VersionedProduct:
-    await cache.invalidate(session, [edit.product_id])
     product = await _editable(session, edit)
+    await cache.invalidate(session, [edit.product_id])
     changes = data.model_dump(exclude_unset=True)
     new_name = changes.get("name", product.name)
     if new_name != product.name and await repository.name_taken(
@@ -143,13 +143,16 @@ async def update_product(
 
 async def delete_product(session: AsyncSession, cache: ProductCache, edit: ProductEdit) -> None:
     """Delete the product; reservations keep their own snapshot of it."""
-    await cache.invalidate(session, [edit.product_id])
     product = await _editable(session, edit)
+    await cache.invalidate(session, [edit.product_id])
     await repository.delete_product(session, product)
 
 
 async def _editable(session: AsyncSession, edit: ProductEdit) -> Product:
-    """The product, locked, once it exists (404), is the user's (403) and is unchanged (412)."""
+    """The product, locked, once it exists (404), is the user's (403) and is unchanged (412).
+
+    Only then may the caller drop its cache entry: a refused write leaves it in place.
+    """
     product = await repository.get_product_for_update(session, edit.product_id)
     if product is None:
         raise ProductNotFound()
