@@ -1,6 +1,5 @@
-"""Shared security fixes of issue 11: the client address behind proxies (finding 3), the
-policy of each Redis use when Redis fails (finding 4), unreadable cache entries (finding 6)
-and the secrets a service starts with (finding 9). Each test names its finding."""
+"""Shared security rules: the client address behind proxies, the policy of each Redis use
+when Redis fails, unreadable cache entries and the secrets a service starts with."""
 
 import asyncio
 import ipaddress
@@ -42,7 +41,7 @@ def settings_with(**values: Any) -> CommonTestSettings:
     return CommonTestSettings(database_url=SecretStr(DATABASE_URL), **values)
 
 
-# ------------------------------------------------------------------ finding 3: client IP
+# ------------------------------------------------------------------ client IP
 async def statuses(
     make_settings: Callable[..., CommonTestSettings], headers: list[list[tuple[str, str]]]
 ) -> list[int]:
@@ -129,7 +128,7 @@ def test_a_trusted_proxy_that_is_no_address_is_refused() -> None:
     assert "TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network" in str(raised.value)
 
 
-# -------------------------------------------------------- finding 4: Redis failure policy
+# -------------------------------------------------------- Redis failure policy
 def dead_redis_limiter(make_settings: Callable[..., CommonTestSettings]) -> RateLimiter:
     settings = make_settings(
         rate_limit_login_account="2/minute", redis_url=f"redis://127.0.0.1:{closed_port()}/0"
@@ -204,7 +203,7 @@ async def test_a_command_waits_for_a_pooled_connection_instead_of_failing() -> N
         await redis.aclose()
 
 
-# ------------------------------------------------------- finding 6: what Redis holds
+# ------------------------------------------------------- what Redis holds
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
     client = create_redis(redis_url_for_tests(), timeout=2.0)
@@ -223,7 +222,7 @@ async def test_an_unreadable_cache_entry_is_a_counted_miss_not_a_500(
     assert metric("cache_requests_total", cache="product", result="invalid") - before == 1
 
 
-# ----------------------------------------------------------------- finding 9: secrets
+# ----------------------------------------------------------------- secrets
 @pytest.mark.parametrize(
     "secret", ["k" * 40, "internal-" + "k" * 40, "abcdefghijklmno" * 3], ids=["one", "9", "15"]
 )
