@@ -1,6 +1,6 @@
 """Migrations: upgrade head matches the models; the search revision adds what a server
 without pg_trgm skipped and counts the products already there; the price bound stops on
-products above it; downgrades undo them."""
+products above it; the trigram indexes lose their pending list; downgrades undo them."""
 
 import secrets
 from collections.abc import AsyncIterator
@@ -25,11 +25,17 @@ TABLES = {"products", "product_count", "reservations", "reservation_items"}
 TRIGRAM_INDEXES = {"ix_products_name_trgm", "ix_products_description_trgm"}
 FIRST = SCHEMA_REVISIONS[0]
 BEFORE_PRICE_BOUND = "4fd2975c436c"
+BEFORE_NO_PENDING_LIST = "9b3e1c7d5a20"
 HAS_TRGM = text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
 INDEXES = text("SELECT indexname FROM pg_indexes WHERE tablename = 'products'")
 KEPT = text("SELECT n FROM product_count WHERE id = 1")
 COUNT_FUNCTION = text("SELECT 1 FROM pg_proc WHERE proname = 'product_count_apply'")
 REVISION = text("SELECT version_num FROM alembic_version")
+INDEX_OPTIONS = text(
+    "SELECT relname, reloptions FROM pg_class "
+    "WHERE relname IN ('ix_products_name_trgm', 'ix_products_description_trgm')"
+)
+FOUND = text("SELECT count(*) FROM products WHERE name ILIKE '%p %'")
 
 
 async def insert_products(engine: AsyncEngine, count: int) -> None:
@@ -181,6 +187,28 @@ async def test_the_database_refuses_a_price_above_the_maximum() -> None:
             await set_price(engine, 180_143_985_094)
             with pytest.raises(sa.exc.IntegrityError, match="ck_products_price_at_most_maximum"):
                 await set_price(engine, 180_143_985_095)
+        finally:
+            await engine.dispose()
+
+
+async def index_options(engine: AsyncEngine) -> dict[str, list[str] | None]:
+    async with engine.connect() as conn:
+        return {row.relname: row.reloptions for row in await conn.execute(INDEX_OPTIONS)}
+
+
+async def test_upgrade_turns_off_the_trigram_pending_list_keeping_what_it_held() -> None:
+    async with temporary_database("product_pending_list") as url:
+        engine = create_async_engine(url)
+        try:
+            await run_alembic("product", url, BEFORE_NO_PENDING_LIST)
+            await insert_products(engine, 3)  # their trigrams wait in the pending list
+
+            await run_alembic("product", url)
+            assert await index_options(engine) == dict.fromkeys(TRIGRAM_INDEXES, ["fastupdate=off"])
+            async with engine.connect() as conn:
+                assert await conn.scalar(FOUND) == 3
+            await run_alembic("product", url, BEFORE_NO_PENDING_LIST, downgrade=True)
+            assert await index_options(engine) == dict.fromkeys(TRIGRAM_INDEXES)
         finally:
             await engine.dispose()
 
