@@ -70,8 +70,11 @@ class ServiceSettings(BaseSettings):
     redis_prefix: str = ""
     secret: SecretStr = SecretStr("")
     secret_previous: SecretStr = SecretStr("")
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # Every connection a worker may open is kept open: an overflow connection is closed on
+    # return while the pool is full, and under a steady load that meant a new PostgreSQL
+    # backend, and a prepare of every statement, for a good share of requests.
+    db_pool_size: int = 20
+    db_max_overflow: int = 0
     # Every wait on the database is bounded, so a stalled or restarting server costs a
     # request a known time and then a 503 (docs/architecture.md, "Timeout budgets"):
     # waiting for a pooled connection, opening one, one statement (PostgreSQL's
